@@ -1,0 +1,222 @@
+/*
+ * js.c - append-only JSON writer and jansson getters (see js.h).
+ */
+#include "js.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void js_writer_init(js_writer_t *w) { memset(w, 0, sizeof(*w)); }
+
+void js_writer_reset(js_writer_t *w)
+{
+    w->len = 0;
+    w->oom = 0;
+    if (w->data != NULL)
+        w->data[0] = '\0';
+}
+
+void js_writer_free(js_writer_t *w)
+{
+    if (w == NULL)
+        return;
+    free(w->data);
+    memset(w, 0, sizeof(*w));
+}
+
+/* Makes room for n more bytes plus the NUL. Returns -1 on OOM. */
+static int reserve(js_writer_t *w, size_t n)
+{
+    size_t need = w->len + n + 1;
+    size_t cap;
+    char *data;
+
+    if (w->oom)
+        return -1;
+    if (need <= w->cap)
+        return 0;
+    cap = w->cap ? w->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    data = realloc(w->data, cap);
+    if (data == NULL) {
+        w->oom = 1;
+        return -1;
+    }
+    w->data = data;
+    w->cap = cap;
+    return 0;
+}
+
+void js_raw(js_writer_t *w, const char *s, size_t len)
+{
+    if (reserve(w, len) != 0)
+        return;
+    memcpy(w->data + w->len, s, len);
+    w->len += len;
+    w->data[w->len] = '\0';
+}
+
+static void put_char(js_writer_t *w, char c) { js_raw(w, &c, 1); }
+
+/* A comma is due unless this is the first element of a container or the
+ * value of a key. */
+static void separate(js_writer_t *w)
+{
+    char last;
+
+    if (w->len == 0)
+        return;
+    last = w->data[w->len - 1];
+    if (last != '{' && last != '[' && last != ':')
+        put_char(w, ',');
+}
+
+void js_begin_object(js_writer_t *w) { separate(w); put_char(w, '{'); }
+void js_end_object(js_writer_t *w) { put_char(w, '}'); }
+void js_begin_array(js_writer_t *w) { separate(w); put_char(w, '['); }
+void js_end_array(js_writer_t *w) { put_char(w, ']'); }
+
+static void put_escaped(js_writer_t *w, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *run = s;
+
+    put_char(w, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[6] = {'\\', 'u', '0', '0', 0, 0};
+        size_t esc_len = 2;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        js_raw(w, run, (size_t)(s - run));
+        run = s + 1;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            esc_len = 6;
+        }
+        js_raw(w, esc, esc_len);
+    }
+    js_raw(w, run, (size_t)(s - run));
+    put_char(w, '"');
+}
+
+void js_key(js_writer_t *w, const char *key)
+{
+    separate(w);
+    put_escaped(w, key);
+    put_char(w, ':');
+}
+
+void js_string(js_writer_t *w, const char *s)
+{
+    separate(w);
+    put_escaped(w, s);
+}
+
+void js_int(js_writer_t *w, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+    separate(w);
+    js_raw(w, num, (size_t)n);
+}
+
+void js_money(js_writer_t *w, int64_t cents)
+{
+    char num[32];
+    uint64_t mag = cents < 0 ? (uint64_t)(-(cents + 1)) + 1 : (uint64_t)cents;
+    int n = snprintf(num, sizeof(num), "%s%llu.%02llu", cents < 0 ? "-" : "",
+                     (unsigned long long)(mag / 100),
+                     (unsigned long long)(mag % 100));
+    separate(w);
+    js_raw(w, num, (size_t)n);
+}
+
+void js_null(js_writer_t *w)
+{
+    separate(w);
+    js_raw(w, "null", 4);
+}
+
+void js_kv_string(js_writer_t *w, const char *key, const char *s)
+{
+    js_key(w, key);
+    js_string(w, s);
+}
+
+void js_kv_int(js_writer_t *w, const char *key, int64_t v)
+{
+    js_key(w, key);
+    js_int(w, v);
+}
+
+void js_kv_money(js_writer_t *w, const char *key, int64_t cents)
+{
+    js_key(w, key);
+    js_money(w, cents);
+}
+
+int js_get_string(const json_t *obj, const char *key, const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v))
+        return -1;
+    if (!json_is_string(v))
+        return -2;
+    *out = json_string_value(v);
+    return 0;
+}
+
+int js_get_integer(const json_t *obj, const char *key, int64_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v))
+        return -1;
+    if (!json_is_integer(v))
+        return -2;
+    *out = (int64_t)json_integer_value(v);
+    return 0;
+}
+
+int js_get_number(const json_t *obj, const char *key, double *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v))
+        return -1;
+    if (!json_is_number(v))
+        return -2;
+    *out = json_number_value(v);
+    return 0;
+}
+
+int js_number_to_cents(const json_t *v, int64_t *cents)
+{
+    static const double limit = 9007199254740992.0; /* 2^53 */
+    double d;
+
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i > (json_int_t)(limit / 100) || i < -(json_int_t)(limit / 100))
+            return -1;
+        *cents = (int64_t)i * 100;
+        return 0;
+    }
+    if (!json_is_real(v))
+        return -1;
+    d = json_real_value(v) * 100.0;
+    if (!isfinite(d) || d > limit || d < -limit)
+        return -1;
+    *cents = (int64_t)llround(d);
+    return 0;
+}

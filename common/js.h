@@ -1,0 +1,61 @@
+/*
+ * js.h - JSON helpers.
+ *
+ * Writing: js_writer_t is a growable buffer with a minimal append-only JSON
+ * writer, used on hot paths (the simulator serializes every event with it).
+ * Commas are inserted automatically. Money is written from integer cents so
+ * amounts are exact to the cent.
+ *
+ * Reading: thin typed getters over jansson objects, returning a status so
+ * validators can say exactly which field is missing or mistyped.
+ *
+ * Ownership: the writer owns its buffer (js_writer_free). Getters return
+ * borrowed pointers into the jansson object.
+ */
+#ifndef ECOM_JS_H
+#define ECOM_JS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *data; /* NUL-terminated after every call */
+    size_t len;
+    size_t cap;
+    int oom; /* set when an allocation failed; further writes are dropped */
+} js_writer_t;
+
+void js_writer_init(js_writer_t *w);
+void js_writer_reset(js_writer_t *w);
+void js_writer_free(js_writer_t *w);
+
+void js_begin_object(js_writer_t *w);
+void js_end_object(js_writer_t *w);
+void js_begin_array(js_writer_t *w);
+void js_end_array(js_writer_t *w);
+void js_key(js_writer_t *w, const char *key);
+void js_string(js_writer_t *w, const char *s);
+void js_int(js_writer_t *w, int64_t v);
+void js_money(js_writer_t *w, int64_t cents); /* 1234 -> 12.34 */
+void js_null(js_writer_t *w);
+/* Appends raw bytes verbatim (no comma handling): for fault injection. */
+void js_raw(js_writer_t *w, const char *s, size_t len);
+
+/* key/value shorthands */
+void js_kv_string(js_writer_t *w, const char *key, const char *s);
+void js_kv_int(js_writer_t *w, const char *key, int64_t v);
+void js_kv_money(js_writer_t *w, const char *key, int64_t cents);
+
+/* Typed getters. Return 0 when key exists with the right type, -1 when it is
+ * missing (or null), -2 when it has another type. */
+int js_get_string(const json_t *obj, const char *key, const char **out);
+int js_get_integer(const json_t *obj, const char *key, int64_t *out);
+/* Accepts JSON integers and reals. */
+int js_get_number(const json_t *obj, const char *key, double *out);
+
+/* Converts a JSON number to integer cents, rounding half away from zero.
+ * Returns -1 if not a number or out of +-(2^53) cents. */
+int js_number_to_cents(const json_t *v, int64_t *cents);
+
+#endif

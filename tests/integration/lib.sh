@@ -1,0 +1,137 @@
+# tests/integration/lib.sh - shared helpers for the integration tests:
+# TAP-like ok/not ok accounting, a temp dir removed on exit, free ports, and
+# starting/stopping the dev broker and a throwaway PostgreSQL.
+# Source it after setting nothing; it reads $1 (the build's bin dir) from the
+# caller's "$@" via lib_init "$@".
+#
+# Globals set: repo, bin, tmp, passed, failed; broker_pid, bootstrap after
+# start_broker; PG* variables after start_pg.
+
+lib_init() {
+    repo=${ECOM_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+    bin=${1:-$repo/build/bin}
+    bin=$(cd "$bin" && pwd)
+    passed=0
+    failed=0
+    tmp=$(mktemp -d)
+    chmod 755 "$tmp" # as root, PostgreSQL runs as "postgres" and must enter it
+    broker_pid=
+    pg_started=
+    trap lib_cleanup EXIT
+    trap 'exit 130' INT TERM
+    # Tests must not pick up a developer's .env by accident.
+    export ECOM_ENV_FILE=/dev/null
+}
+
+lib_cleanup() {
+    local pid
+    for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
+    stop_broker
+    if [[ -n $pg_started ]]; then
+        "$repo/scripts/pg-local.sh" stop >/dev/null 2>&1 || true
+    fi
+    rm -rf -- "$tmp"
+}
+
+ok() {
+    passed=$((passed + 1))
+    printf 'ok - %s\n' "$1"
+}
+
+not_ok() {
+    failed=$((failed + 1))
+    printf 'not ok - %s\n' "$1"
+}
+
+# check NAME EXPECTED ACTUAL
+check() {
+    if [[ $2 == "$3" ]]; then ok "$1"; else not_ok "$1: expected \"$2\", got \"$3\""; fi
+}
+
+# check_range NAME LOW HIGH ACTUAL (integers, inclusive)
+check_range() {
+    if [[ $4 =~ ^-?[0-9]+$ ]] && (($4 >= $2 && $4 <= $3)); then
+        ok "$1 ($4)"
+    else
+        not_ok "$1: expected $2..$3, got \"$4\""
+    fi
+}
+
+# expect_status NAME CODE CMD...: runs CMD, checks its exit status; output
+# stays in $tmp/out and $tmp/err.
+expect_status() {
+    local name=$1 want=$2 rc=0
+    shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+    if [[ $rc == "$want" ]]; then
+        ok "$name"
+    else
+        not_ok "$name: exit status $rc, expected $want"
+        sed 's/^/    /' "$tmp/err" | tail -n 20
+    fi
+}
+
+# Ends the test: prints the tally and exits 0 only if nothing failed.
+finish() {
+    printf '%d passed, %d failed\n' "$passed" "$failed"
+    ((failed == 0))
+}
+
+# json_get FILE EXPR: evaluates a Python expression on the JSON in FILE (j).
+json_get() {
+    /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# A TCP port nobody listens on right now.
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_broker [ARGS...]: starts ecom-broker on a free port; sets bootstrap.
+start_broker() {
+    local port attempt
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port)
+        "$bin/ecom-broker" --listen "127.0.0.1:$port" "$@" >"$tmp/broker.out" 2>"$tmp/broker.err" &
+        broker_pid=$!
+        for _ in $(seq 100); do
+            if grep -q '^bootstrap=' "$tmp/broker.out" 2>/dev/null; then
+                bootstrap=127.0.0.1:$port
+                export KAFKA_BOOTSTRAP_SERVERS=$bootstrap
+                return 0
+            fi
+            kill -0 "$broker_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        stop_broker
+    done
+    echo "could not start ecom-broker:" >&2
+    cat "$tmp/broker.err" >&2
+    return 1
+}
+
+stop_broker() {
+    if [[ -n $broker_pid ]]; then
+        kill -TERM "$broker_pid" 2>/dev/null || true
+        wait "$broker_pid" 2>/dev/null || true
+        broker_pid=
+    fi
+}
+
+# start_pg: a throwaway PostgreSQL cluster in $tmp on a free port, with the
+# schema applied; exports the PG* variables the daemons read.
+start_pg() {
+    export ECOM_PGDATA=$tmp/pg PGPORT=$(free_port) ECOM_PG_QUIET=1
+    export POSTGRES_DB=ecommerce POSTGRES_USER=ecom POSTGRES_PASSWORD=ecom_test
+    export PGHOST=localhost PGDATABASE=ecommerce PGUSER=ecom PGPASSWORD=ecom_test
+    pg_started=1
+    "$repo/scripts/pg-local.sh" start
+}
+
+# consume_all TOPICS...: every message of the topics, as topic<TAB>key<TAB>value.
+consume_all() {
+    local t
+    for t in "$@"; do
+        kcat -C -b "$bootstrap" -t "$t" -o beginning -e -q -f '%t\t%k\t%s\n'
+    done
+}

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# tests/integration/test_compose.sh - checks docker-compose.yml and .env
+# without a Docker engine: the file must pass "docker-compose config", publish
+# the documented host ports, define every documented service with a
+# healthcheck (except the one-shot kafka-init), and every variable in .env
+# (and every ${VAR} the compose file uses) must be set and non-empty.
+#
+# Reads the resolved "docker-compose config" output with python3-yaml when
+# /usr/bin/python3 has it, else with awk and grep.
+#
+# Usage: tests/integration/test_compose.sh [REPO_ROOT]
+# Exit status 0 when every check passed, 1 otherwise, 77 (skip) when
+# docker-compose is not installed.
+set -euo pipefail
+
+repo=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+compose_file=$repo/docker-compose.yml
+env_file=$repo/.env
+services=(zookeeper kafka kafka-ui spark-master spark-worker postgres simulator)
+one_shot=(kafka-init)
+host_ports=(2181 9092 8080 8082 5433)
+passed=0
+failed=0
+
+tmp=$(mktemp -d)
+trap 'rm -rf -- "$tmp"' EXIT
+
+ok() {
+    passed=$((passed + 1))
+    printf 'ok - %s\n' "$1"
+}
+
+not_ok() {
+    failed=$((failed + 1))
+    printf 'not ok - %s\n' "$1"
+}
+
+finish() {
+    echo "test_compose: $passed passed, $failed failed"
+    ((failed == 0))
+}
+
+if ! command -v docker-compose >/dev/null; then
+    echo "skip - docker-compose is not installed (apt-get install docker-compose)"
+    exit 77
+fi
+for f in "$compose_file" "$env_file"; do
+    if [[ ! -f $f ]]; then
+        not_ok "\"$f\" exists"
+        finish
+    fi
+done
+
+# 1. The file is valid and every variable it uses resolves.
+if docker-compose -f "$compose_file" --project-directory "$repo" config \
+    >"$tmp/config.yml" 2>"$tmp/config.err"; then
+    ok "docker-compose config accepts docker-compose.yml"
+else
+    not_ok "docker-compose config rejects docker-compose.yml:"
+    sed 's/^/    /' "$tmp/config.err"
+    finish
+fi
+if grep -q 'variable is not set' "$tmp/config.err"; then
+    not_ok "docker-compose config warns about unset variables:"
+    sed 's/^/    /' "$tmp/config.err"
+else
+    ok "docker-compose config resolves every variable"
+fi
+
+# 2. Facts from the resolved config, one per line:
+#    service NAME / port NAME PUBLISHED / health NAME
+facts_yaml() {
+    /usr/bin/python3 - "$tmp/config.yml" <<'PY'
+import sys
+import yaml
+
+with open(sys.argv[1]) as f:
+    config = yaml.safe_load(f)
+for name, svc in (config.get("services") or {}).items():
+    print("service", name)
+    for port in svc.get("ports") or []:
+        if isinstance(port, dict):
+            published = port.get("published")
+        else:
+            # Short syntax: [IP:]HOST:CONTAINER[/PROTO]
+            parts = str(port).split("/")[0].split(":")
+            published = parts[-2] if len(parts) >= 2 else None
+        if published is not None:
+            print("port", name, published)
+    hc = svc.get("healthcheck") or {}
+    test = hc.get("test")
+    if test and not hc.get("disable") and test not in (["NONE"], "NONE"):
+        print("health", name)
+PY
+}
+
+facts_grep() {
+    awk '
+        /^services:/ { in_services = 1; next }
+        /^[^ ]/ { in_services = 0 }
+        !in_services { next }
+        /^  [A-Za-z0-9_.-]+:$/ { name = $1; sub(/:$/, "", name); print "service", name; next }
+        /^    healthcheck:/ { print "health", name; next }
+        /^    - published:/ { print "port", name, $3; next }
+        /^    - .*:[0-9]+/ { p = $2; gsub(/"|'\''/, "", p); n = split(p, a, ":"); if (n >= 2) print "port", name, a[n - 1] }
+    ' "$tmp/config.yml"
+}
+
+if [[ -z ${ECOM_TEST_NO_YAML:-} ]] && /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
+    echo "# reading the config with python3-yaml"
+    facts_yaml >"$tmp/facts"
+else
+    echo "# python3-yaml not available, reading the config with awk"
+    facts_grep >"$tmp/facts"
+fi
+tr -d "'\"" <"$tmp/facts" >"$tmp/facts.clean"
+
+for svc in "${services[@]}" "${one_shot[@]}"; do
+    if grep -qx "service $svc" "$tmp/facts.clean"; then
+        ok "service $svc is defined"
+    else
+        not_ok "service $svc is missing"
+    fi
+done
+
+for port in "${host_ports[@]}"; do
+    if grep -qE "^port [^ ]+ $port\$" "$tmp/facts.clean"; then
+        ok "host port $port is published ($(awk -v p="$port" '$1 == "port" && $3 == p { print $2 }' "$tmp/facts.clean" | paste -sd, -))"
+    else
+        not_ok "host port $port is not published by any service"
+    fi
+done
+
+while read -r _ svc; do
+    [[ " ${one_shot[*]} " == *" $svc "* ]] && continue
+    if grep -qx "health $svc" "$tmp/facts.clean"; then
+        ok "service $svc has a healthcheck"
+    else
+        not_ok "service $svc has no healthcheck"
+    fi
+done < <(grep '^service ' "$tmp/facts.clean")
+
+# 3. Every variable in .env is non-empty (same rules as common/config.c:
+#    comments and blank lines skipped, "export " and quotes accepted).
+declare -A env_vars=()
+lineno=0
+while IFS= read -r line || [[ -n $line ]]; do
+    lineno=$((lineno + 1))
+    line=${line#"${line%%[![:space:]]*}"}
+    [[ -z $line || $line == '#'* ]] && continue
+    line=${line#export }
+    if [[ ! $line =~ ^([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$ ]]; then
+        not_ok ".env:$lineno is not KEY=VALUE: \"$line\""
+        continue
+    fi
+    key=${BASH_REMATCH[1]}
+    value=${BASH_REMATCH[2]}
+    value=${value%"${value##*[![:space:]]}"}
+    if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then
+        value=${BASH_REMATCH[1]}
+    else
+        value=${value%%[[:space:]]#*}
+    fi
+    env_vars[$key]=$value
+    if [[ -n $value ]]; then
+        ok ".env sets $key"
+    else
+        not_ok ".env leaves $key empty"
+    fi
+done <"$env_file"
+if ((${#env_vars[@]} == 0)); then
+    not_ok ".env defines no variables"
+fi
+
+# 4. Every ${VAR} the compose file interpolates is one of them ($$ escapes
+#    are the container shell's, not compose's).
+while read -r var; do
+    if [[ -n ${env_vars[$var]:-} ]]; then
+        ok "docker-compose.yml variable $var is set in .env"
+    else
+        not_ok "docker-compose.yml uses \${$var} but .env does not set it"
+    fi
+done < <(sed 's/\$\$//g' "$compose_file" | grep -oE '\$\{?[A-Za-z_][A-Za-z0-9_]*' |
+    sed 's/^\${\{0,1\}//' | sort -u)
+
+finish
