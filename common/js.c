@@ -79,18 +79,27 @@ void js_end_object(js_writer_t *w) { put_char(w, '}'); }
 void js_begin_array(js_writer_t *w) { separate(w); put_char(w, '['); }
 void js_end_array(js_writer_t *w) { put_char(w, ']'); }
 
-static void put_escaped(js_writer_t *w, const char *s)
+/* 1 for bytes that must be escaped inside a JSON string. */
+static const unsigned char needs_escape[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* '\\' */
+};
+
+static void put_escaped_slow(js_writer_t *w, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     const char *run = s;
 
-    put_char(w, '"');
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[6] = {'\\', 'u', '0', '0', 0, 0};
         size_t esc_len = 2;
 
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (!needs_escape[c])
             continue;
         js_raw(w, run, (size_t)(s - run));
         run = s + 1;
@@ -108,7 +117,50 @@ static void put_escaped(js_writer_t *w, const char *s)
         js_raw(w, esc, esc_len);
     }
     js_raw(w, run, (size_t)(s - run));
-    put_char(w, '"');
+}
+
+/* True when any of s[0..len) must be escaped: checks eight bytes at a time
+ * for a control character, '"' or '\\'. */
+static int has_special(const char *s, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x, quote, slash;
+        memcpy(&x, s + i, 8);
+        quote = x ^ (ones * '"');
+        slash = x ^ (ones * '\\');
+        if ((((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((slash - ones) & ~slash)) & highs)
+            return 1;
+    }
+    for (; i < len; i++)
+        if (needs_escape[(unsigned char)s[i]])
+            return 1;
+    return 0;
+}
+
+/* Writes a quoted string; the common case (nothing to escape) is one
+ * reservation and one copy. */
+static void put_escaped(js_writer_t *w, const char *s)
+{
+    size_t len = strlen(s);
+    char *out;
+
+    if (has_special(s, len)) {
+        put_char(w, '"');
+        put_escaped_slow(w, s);
+        put_char(w, '"');
+        return;
+    }
+    if (reserve(w, len + 2) != 0)
+        return;
+    out = w->data + w->len;
+    out[0] = '"';
+    memcpy(out + 1, s, len);
+    out[len + 1] = '"';
+    w->len += len + 2;
+    w->data[w->len] = '\0';
 }
 
 void js_key(js_writer_t *w, const char *key)
@@ -124,21 +176,67 @@ void js_string(js_writer_t *w, const char *s)
     put_escaped(w, s);
 }
 
+/* Decimal digits of v into the end of buf[24]; returns the start. */
+static char *format_u64(uint64_t v, char *end)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return end;
+}
+
+int js_format_int(int64_t v, char *buf, size_t size)
+{
+    char num[24];
+    char *end = num + sizeof(num);
+    char *start = format_u64(v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v, end);
+    size_t n;
+
+    if (v < 0)
+        *--start = '-';
+    n = (size_t)(end - start);
+    if (size == 0)
+        return (int)n;
+    memcpy(buf, start, n < size ? n : size - 1);
+    buf[n < size ? n : size - 1] = '\0';
+    return (int)n;
+}
+
 void js_int(js_writer_t *w, int64_t v)
 {
     char num[24];
-    int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+    int n = js_format_int(v, num, sizeof(num));
     separate(w);
     js_raw(w, num, (size_t)n);
+}
+
+int js_format_cents(int64_t cents, char *buf, size_t size)
+{
+    char num[32];
+    char *end = num + sizeof(num);
+    uint64_t mag = cents < 0 ? (uint64_t)(-(cents + 1)) + 1 : (uint64_t)cents;
+    char *start;
+    size_t n;
+
+    *--end = (char)('0' + mag % 10);
+    *--end = (char)('0' + mag / 10 % 10);
+    *--end = '.';
+    start = format_u64(mag / 100, end);
+    if (cents < 0)
+        *--start = '-';
+    n = (size_t)(num + sizeof(num) - start);
+    if (size == 0)
+        return (int)n;
+    memcpy(buf, start, n < size ? n : size - 1);
+    buf[n < size ? n : size - 1] = '\0';
+    return (int)n;
 }
 
 void js_money(js_writer_t *w, int64_t cents)
 {
     char num[32];
-    uint64_t mag = cents < 0 ? (uint64_t)(-(cents + 1)) + 1 : (uint64_t)cents;
-    int n = snprintf(num, sizeof(num), "%s%llu.%02llu", cents < 0 ? "-" : "",
-                     (unsigned long long)(mag / 100),
-                     (unsigned long long)(mag % 100));
+    int n = js_format_cents(cents, num, sizeof(num));
     separate(w);
     js_raw(w, num, (size_t)n);
 }

@@ -47,6 +47,12 @@ void js_kv_string(js_writer_t *w, const char *key, const char *s);
 void js_kv_int(js_writer_t *w, const char *key, int64_t v);
 void js_kv_money(js_writer_t *w, const char *key, int64_t cents);
 
+/* Formats cents as a decimal amount ("-12.34") into buf (at least 24
+ * bytes); returns the length. Exact for every int64 value. */
+int js_format_cents(int64_t cents, char *buf, size_t size);
+/* Formats v in decimal into buf (at least 21 bytes); returns the length. */
+int js_format_int(int64_t v, char *buf, size_t size);
+
 /* Typed getters. Return 0 when key exists with the right type, -1 when it is
  * missing (or null), -2 when it has another type. */
 int js_get_string(const json_t *obj, const char *key, const char **out);

@@ -202,3 +202,13 @@ int kafka_flush(rd_kafka_t *rk, int timeout_ms)
     rd_kafka_flush(rk, timeout_ms);
     return rd_kafka_outq_len(rk);
 }
+
+int kafka_ping(rd_kafka_t *rk, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+
+    if (rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    rd_kafka_metadata_destroy(md);
+    return 0;
+}

@@ -70,6 +70,10 @@ int kafka_produce_copy(rd_kafka_t *rk, rd_kafka_topic_t *rkt,
                        kafka_counters_t *c, const char *key, size_t key_len,
                        const void *payload, size_t len);
 
+/* Asks a broker for metadata; 0 when one answered within timeout_ms, else
+ * -1. Thread-safe (any thread may call it, e.g. a health check). */
+int kafka_ping(rd_kafka_t *rk, int timeout_ms);
+
 /* Flushes for at most timeout_ms; returns messages still in flight. */
 int kafka_flush(rd_kafka_t *rk, int timeout_ms);
 

@@ -5,7 +5,6 @@
 #include "events.h"
 #include "ts.h"
 
-#include <stdio.h>
 #include <string.h>
 
 const char *const event_user_type_names[3] = {"product_view", "add_to_cart",
@@ -62,7 +61,8 @@ void event_write_user(js_writer_t *w, const event_user_t *e, const char *skip)
         if (field(w, skip, "price"))
             js_money(w, e->price_cents);
     }
-    snprintf(session, sizeof(session), "session_%lld", (long long)e->session_no);
+    memcpy(session, "session_", 8);
+    js_format_int(e->session_no, session + 8, sizeof(session) - 8);
     if (field(w, skip, "session_id"))
         js_string(w, session);
     if (field(w, skip, "ip_address"))

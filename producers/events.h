@@ -34,7 +34,7 @@ typedef struct {
     int64_t price_cents;
     const char *search_query; /* search only */
     int64_t session_no;       /* "session_<n>" */
-    char ip_address[24];
+    const char *ip_address;
     const char *user_agent;
 } event_user_t;
 

@@ -62,13 +62,15 @@ typedef struct {
     atomic_uint_fast64_t late, price_spike, fraud_burst, large_order;
 } sent_counts_t;
 
+/* One producer thread: one stream, or (stream < 0, max-rate mode) every
+ * stream in schedule order. */
 typedef struct {
-    world_stream_t stream;
+    int stream;
     rd_kafka_t *rk;
-    rd_kafka_topic_t *rkt;
+    rd_kafka_topic_t **rkt;      /* per stream */
     world_t *world;
-    kafka_counters_t *counters;
-    sent_counts_t *sent;
+    kafka_counters_t *counters;  /* per stream */
+    sent_counts_t *sent;         /* per stream */
     int64_t start_us;
     int64_t deadline_us; /* 0 = none */
     atomic_int done;
@@ -228,15 +230,27 @@ static void parse_args(int argc, char **argv, int *dump_catalog)
         config_usage_error("every rate is 0: nothing to produce");
 }
 
-/* One producer thread: takes its stream's messages in order, waits until
- * each is due, produces it. */
+static void count_sent(sent_counts_t *sent, const world_msg_t *msg)
+{
+    atomic_fetch_add(&sent->kind[msg->kind], 1);
+    if (msg->tags & WORLD_TAG_LATE) atomic_fetch_add(&sent->late, 1);
+    if (msg->tags & WORLD_TAG_PRICE_SPIKE) atomic_fetch_add(&sent->price_spike, 1);
+    if (msg->tags & WORLD_TAG_FRAUD_BURST) atomic_fetch_add(&sent->fraud_burst, 1);
+    if (msg->tags & WORLD_TAG_LARGE_ORDER) atomic_fetch_add(&sent->large_order, 1);
+}
+
+/* A producer thread: takes messages in schedule order, waits until each is
+ * due (unless --max-rate), produces it to its stream's topic. */
 static void *producer_main(void *arg)
 {
     producer_thread_t *t = arg;
     world_msg_t msg;
 
-    while (!term_requested() && world_next(t->world, t->stream, &msg)) {
+    while (!term_requested() &&
+           (t->stream < 0 ? world_next_any(t->world, &msg)
+                          : world_next(t->world, (world_stream_t)t->stream, &msg))) {
         int64_t due_us = t->start_us + (int64_t)((double)msg.due_us / conf.multiplier);
+        int s = msg.stream;
 
         if (t->deadline_us && (conf.max_rate ? ts_monotonic_us() : due_us) >= t->deadline_us) {
             world_msg_free(&msg);
@@ -248,14 +262,9 @@ static void *producer_main(void *arg)
             world_msg_free(&msg);
             break;
         }
-        if (kafka_produce_copy(t->rk, t->rkt, t->counters, msg.key, strlen(msg.key),
-                               msg.payload, msg.len) == 0) {
-            atomic_fetch_add(&t->sent->kind[msg.kind], 1);
-            if (msg.tags & WORLD_TAG_LATE) atomic_fetch_add(&t->sent->late, 1);
-            if (msg.tags & WORLD_TAG_PRICE_SPIKE) atomic_fetch_add(&t->sent->price_spike, 1);
-            if (msg.tags & WORLD_TAG_FRAUD_BURST) atomic_fetch_add(&t->sent->fraud_burst, 1);
-            if (msg.tags & WORLD_TAG_LARGE_ORDER) atomic_fetch_add(&t->sent->large_order, 1);
-        }
+        if (kafka_produce_copy(t->rk, t->rkt[s], &t->counters[s], msg.key, strlen(msg.key),
+                               msg.payload, msg.len) == 0)
+            count_sent(&t->sent[s], &msg);
         world_msg_free(&msg);
         if (conf.max_rate)
             rd_kafka_poll(t->rk, 0);
@@ -368,6 +377,8 @@ int main(int argc, char **argv)
     world_conf_t wconf;
     world_t *world = NULL;
     rd_kafka_t *rk = NULL;
+    rd_kafka_topic_t *topics[WORLD_STREAMS] = {NULL};
+    int nthreads;
     int64_t start_us, next_progress_us, last_progress_us;
 
     config_set_progname(PROGNAME);
@@ -413,21 +424,28 @@ int main(int argc, char **argv)
              conf.transaction_rate, conf.inventory_rate, conf.multiplier,
              conf.max_rate ? ", max rate" : "", (unsigned long long)conf.seed);
 
-    start_us = ts_monotonic_us();
     for (int s = 0; s < WORLD_STREAMS; s++) {
         counters[s].topic = world_topic_names[s];
-        threads[s] = (producer_thread_t){
-            .stream = (world_stream_t)s,
+        topics[s] = rd_kafka_topic_new(rk, world_topic_names[s], NULL);
+    }
+    /* One thread per stream paces the documented rates; in max-rate mode a
+     * single thread keeps schedule order without queues or lock handoffs
+     * (librdkafka's own threads do the network I/O). */
+    nthreads = conf.max_rate ? 1 : WORLD_STREAMS;
+    start_us = ts_monotonic_us();
+    for (int i = 0; i < nthreads; i++) {
+        threads[i] = (producer_thread_t){
+            .stream = conf.max_rate ? -1 : i,
             .rk = rk,
-            .rkt = rd_kafka_topic_new(rk, world_topic_names[s], NULL),
+            .rkt = topics,
             .world = world,
-            .counters = &counters[s],
-            .sent = &sent[s],
+            .counters = counters,
+            .sent = sent,
             .start_us = start_us,
             .deadline_us = conf.duration_s > 0 ? start_us + (int64_t)(conf.duration_s * 1e6) : 0,
         };
-        if (pthread_create(&tids[s], NULL, producer_main, &threads[s]) != 0) {
-            LOG_ERROR("could not start producer thread %d", s);
+        if (pthread_create(&tids[i], NULL, producer_main, &threads[i]) != 0) {
+            LOG_ERROR("could not start producer thread %d", i);
             term_request();
             break;
         }
@@ -442,7 +460,10 @@ int main(int argc, char **argv)
             running += !atomic_load(&threads[s].done);
         if (running == 0)
             break;
-        rd_kafka_poll(rk, 100);
+        if (conf.max_rate) /* the producer thread serves delivery reports */
+            ts_sleep_until_us(ts_monotonic_us() + 100000, 100);
+        else
+            rd_kafka_poll(rk, 100);
         if (conf.progress_s > 0 && ts_monotonic_us() >= next_progress_us) {
             int64_t now = ts_monotonic_us();
             print_progress(rk, counters, (double)(now - start_us) / 1e6,
@@ -463,9 +484,10 @@ int main(int argc, char **argv)
                   conf.flush_timeout_ms);
     print_summary(counters, sent, (double)(ts_monotonic_us() - start_us) / 1e6, undelivered);
     rc = undelivered == 0 && total_of(counters, 2) == 0 && !kafka_fatal_seen() ? 0 : 1;
-    for (int s = 0; s < started; s++)
-        rd_kafka_topic_destroy(threads[s].rkt);
 out:
+    for (int s = 0; s < WORLD_STREAMS; s++)
+        if (topics[s] != NULL)
+            rd_kafka_topic_destroy(topics[s]);
     world_destroy(world);
     if (rk != NULL)
         rd_kafka_destroy(rk);

@@ -59,6 +59,9 @@ void shop_init(shop_t *shop, uint64_t seed, double cart_prob, double checkout_pr
     for (int p = 0; p < CATALOG_PRODUCTS; p++)
         for (int w = 0; w < CATALOG_WAREHOUSES; w++)
             shop->stock[p][w] = shop->reported[p][w] = catalog_initial_stock(p, w);
+    for (int u = 1; u <= CATALOG_USERS; u++)
+        snprintf(shop->ip_address[u], sizeof(shop->ip_address[u]), "10.%d.%d.%d",
+                 (u / 256) % 256, u % 256, 1 + u % 250);
 }
 
 /* A random version 4 uuid in lower-case text. */
@@ -178,8 +181,7 @@ static int gen_user_event(shop_t *shop, world_kind_t kind,
     snprintf(e.user_id, sizeof(e.user_id), "U%04d", s->user);
     e.ts_ms = ts_ms;
     e.session_no = s->session_no;
-    snprintf(e.ip_address, sizeof(e.ip_address), "10.%d.%d.%d", (s->user / 256) % 256,
-             s->user % 256, 1 + s->user % 250);
+    e.ip_address = shop->ip_address[s->user];
     e.user_agent = user_agents[s->user % COUNT(user_agents)];
     event_write_user(js, &e, kind == WORLD_KIND_MISSING_FIELD
                                  ? pick_required(shop, event_user_required) : NULL);

@@ -60,6 +60,7 @@ typedef struct {
     int inventory_cursor;
     int fraud_user;
     int fraud_left;
+    char ip_address[CATALOG_USERS + 1][16]; /* per user, precomputed */
 } shop_t;
 
 void shop_init(shop_t *shop, uint64_t seed, double cart_prob, double checkout_prob);

@@ -211,3 +211,32 @@ int world_next(world_t *w, world_stream_t s, world_msg_t *msg)
     pthread_mutex_unlock(&w->lock);
     return got;
 }
+
+/* The stream whose queued head is due first, or -1 when all are empty. */
+static int earliest_queued(const world_t *w)
+{
+    int best = -1;
+    for (int s = 0; s < WORLD_STREAMS; s++) {
+        const msgq_t *q = &w->queue[s];
+        if (q->len > 0 &&
+            (best < 0 || q->items[q->head].due_us < w->queue[best].items[w->queue[best].head].due_us))
+            best = s;
+    }
+    return best;
+}
+
+int world_next_any(world_t *w, world_msg_t *msg)
+{
+    int s, got = 0;
+
+    pthread_mutex_lock(&w->lock);
+    while ((s = earliest_queued(w)) < 0) {
+        int next = earliest_stream(w);
+        if (next < 0 || !budget_left(w) || generate_one(w, (world_stream_t)next) != 0)
+            break;
+    }
+    if (s >= 0)
+        got = msgq_pop(&w->queue[s], msg);
+    pthread_mutex_unlock(&w->lock);
+    return got;
+}

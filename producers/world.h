@@ -84,6 +84,9 @@ void world_destroy(world_t *w);
  * schedule order until one for s exists. Returns 1 with *msg filled, 0 when
  * the stream is finished (disabled, or max_events reached). */
 int world_next(world_t *w, world_stream_t s, world_msg_t *msg);
+/* Takes the next message of any stream, in schedule order (for a single
+ * producer thread in max-rate mode: no queues build up). Returns 1 or 0. */
+int world_next_any(world_t *w, world_msg_t *msg);
 void world_msg_free(world_msg_t *msg);
 
 /* Current units of product p in warehouse wh (for tests). */
