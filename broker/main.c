@@ -69,13 +69,16 @@ static void usage(void)
            "                           brokers: -X debug=mock with LOG_LEVEL=debug\n",
            KAFKA_DEFAULT_BOOTSTRAP);
     printf("\nCommon options:\n"
-           "  -P, --progress=NUM       show connection and byte counts of the bootstrap\n"
-           "                           address every NUM seconds (default: 0, off)\n"
+           "  -P, --progress=NUM       every NUM seconds, show the connections and bytes\n"
+           "                           relayed through --listen (default: 0, off)\n"
            "  -h, --help               show this help, then exit\n"
            "  -V, --version            show version information, then exit\n");
-    printf("\nTopics created at start: user-events, transactions, inventory-updates,\n"
-           "with replication factor 1. Other topics are created on first use with\n"
-           "the mock cluster's own defaults.\n");
+    printf("\nTopics created at start: user-events, transactions, inventory-updates\n"
+           "and those given with --topic.\n"
+           "Their partition P is led by broker P %% NUM + 1 (NUM: --brokers). Other\n"
+           "topics are created on first use with the mock cluster's default of 4\n"
+           "partitions. Each partition is stored once: replication is not simulated\n"
+           "(with several brokers the metadata still lists up to 3 replicas).\n");
     printf("\nStorage: the broker is in-memory. Messages, committed offsets and consumer\n"
            "groups are lost when it exits. It keeps only about 5 MiB per partition:\n"
            "when a batch is appended, the oldest record batches are dropped while the\n"
@@ -83,10 +86,15 @@ static void usage(void)
            "or more than 100000 batches; the newest batch is always kept. Dropped data is\n"
            "gone even if nobody read it (the log start offset moves forward). There is\n"
            "no time-based retention.\n");
+    printf("\nConsumer groups: when a member joins (or leaves) a group that is already\n"
+           "up, the mock rebalances only after the session timeout minus 1 s (44 s\n"
+           "with librdkafka's default session.timeout.ms=45000); clients can set a\n"
+           "shorter session.timeout.ms, e.g. 6000, in development.\n");
     printf("\nNetwork: clients bootstrap through --listen; the metadata they get back\n"
            "points them at the mock brokers themselves, which listen on 127.0.0.1 with\n"
            "ephemeral ports. Clients must therefore run on this host (not in another\n"
-           "container). At start one line goes to stdout:\n"
+           "container). Only the bootstrap traffic passes through ecom-broker's own\n"
+           "relay (and its -P counters). At start one line goes to stdout:\n"
            "  bootstrap=HOST:PORT brokers=127.0.0.1:PORT[,...]\n");
     printf("\nEnvironment (also read from .env, or the file named by ECOM_ENV_FILE):\n"
            "  KAFKA_BOOTSTRAP_SERVERS  its first entry is the default --listen\n"

@@ -1,0 +1,176 @@
+/*
+ * batch.c - the in-memory batch between flushes (see batch.h): COPY text
+ * buffers per table, partition offsets, and Kafka timestamps for latency.
+ */
+#include "batch.h"
+#include "js.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const batch_table_names[BATCH_TABLES] = {
+    "user_events", "transactions", "transaction_items", "inventory_updates",
+    "dead_letter_events", "stream_gaps"};
+
+const char *const batch_table_columns[BATCH_TABLES] = {
+    BATCH_COLS_USER_EVENTS, BATCH_COLS_TRANSACTIONS, BATCH_COLS_TRANSACTION_ITEMS,
+    BATCH_COLS_INVENTORY_UPDATES, BATCH_COLS_DEAD_LETTERS, BATCH_COLS_GAPS};
+
+void batch_init(batch_t *b) { memset(b, 0, sizeof(*b)); }
+
+void batch_reset(batch_t *b)
+{
+    for (int t = 0; t < BATCH_TABLES; t++) {
+        b->tables[t].len = 0;
+        b->tables[t].rows = 0;
+        b->tables[t].oom = 0;
+    }
+    b->offset_count = 0;
+    b->messages = 0;
+    b->first_arrival_us = 0;
+    b->create_count = 0;
+}
+
+void batch_free(batch_t *b)
+{
+    if (b == NULL)
+        return;
+    for (int t = 0; t < BATCH_TABLES; t++)
+        free(b->tables[t].data);
+    free(b->offsets);
+    free(b->create_ms);
+    memset(b, 0, sizeof(*b));
+}
+
+int batch_oom(const batch_t *b)
+{
+    for (int t = 0; t < BATCH_TABLES; t++)
+        if (b->tables[t].oom)
+            return 1;
+    return 0;
+}
+
+static int reserve(batch_buf_t *buf, size_t n)
+{
+    size_t cap;
+    char *data;
+
+    if (buf->oom)
+        return -1;
+    if (buf->len + n <= buf->cap)
+        return 0;
+    cap = buf->cap ? buf->cap : 4096;
+    while (cap < buf->len + n)
+        cap *= 2;
+    data = realloc(buf->data, cap);
+    if (data == NULL) {
+        buf->oom = 1;
+        return -1;
+    }
+    buf->data = data;
+    buf->cap = cap;
+    return 0;
+}
+
+static void append(batch_buf_t *buf, const char *s, size_t n)
+{
+    if (reserve(buf, n) != 0)
+        return;
+    memcpy(buf->data + buf->len, s, n);
+    buf->len += n;
+}
+
+void batch_field_len(batch_buf_t *buf, int first, const char *text, size_t len)
+{
+    const char *run;
+
+    if (!first)
+        append(buf, "\t", 1);
+    if (text == NULL) {
+        append(buf, "\\N", 2);
+        return;
+    }
+    run = text;
+    for (size_t i = 0; i < len; i++) {
+        const char *esc;
+        switch (text[i]) {
+        case '\\': esc = "\\\\"; break;
+        case '\t': esc = "\\t"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        default: continue;
+        }
+        append(buf, run, (size_t)(text + i - run));
+        append(buf, esc, 2);
+        run = text + i + 1;
+    }
+    append(buf, run, (size_t)(text + len - run));
+}
+
+void batch_field(batch_buf_t *buf, int first, const char *text)
+{
+    batch_field_len(buf, first, text, text ? strlen(text) : 0);
+}
+
+void batch_field_int(batch_buf_t *buf, int first, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+    if (!first)
+        append(buf, "\t", 1);
+    append(buf, num, (size_t)n);
+}
+
+void batch_field_cents(batch_buf_t *buf, int first, int64_t cents)
+{
+    char num[32];
+    int n = js_format_cents(cents, num, sizeof(num));
+    if (!first)
+        append(buf, "\t", 1);
+    append(buf, num, (size_t)n);
+}
+
+void batch_end_row(batch_buf_t *buf)
+{
+    append(buf, "\n", 1);
+    buf->rows++;
+}
+
+int batch_note_offset(batch_t *b, const char *topic, int32_t partition,
+                      int64_t committed_next, int64_t next)
+{
+    batch_offset_t *o;
+
+    for (size_t i = 0; i < b->offset_count; i++) {
+        o = &b->offsets[i];
+        if (o->partition == partition && strcmp(o->topic, topic) == 0) {
+            o->next = next;
+            return 0;
+        }
+    }
+    if (b->offset_count == b->offset_cap) {
+        size_t cap = b->offset_cap ? b->offset_cap * 2 : 16;
+        batch_offset_t *offsets = realloc(b->offsets, cap * sizeof(*offsets));
+        if (offsets == NULL)
+            return -1;
+        b->offsets = offsets;
+        b->offset_cap = cap;
+    }
+    b->offsets[b->offset_count++] = (batch_offset_t){topic, partition, committed_next, next};
+    return 0;
+}
+
+int batch_note_create_time(batch_t *b, int64_t create_ms)
+{
+    if (b->create_count == b->create_cap) {
+        size_t cap = b->create_cap ? b->create_cap * 2 : 1024;
+        int64_t *ms = realloc(b->create_ms, cap * sizeof(*ms));
+        if (ms == NULL)
+            return -1;
+        b->create_ms = ms;
+        b->create_cap = cap;
+    }
+    b->create_ms[b->create_count++] = create_ms;
+    return 0;
+}

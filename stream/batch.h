@@ -1,0 +1,100 @@
+/*
+ * batch.h - what ecom-stream has consumed since its last flush: rows for
+ * each target table in PostgreSQL COPY text format, and for every Kafka
+ * partition touched, the offset PostgreSQL holds now and the one it will
+ * hold after the flush. rows.c fills a batch, sink.c writes it in one
+ * transaction, then the batch is reset.
+ *
+ * Ownership: the batch owns its buffers (batch_free). Topic names in
+ * batch_offset_t point at static strings (schema_topic_names).
+ */
+#ifndef ECOM_BATCH_H
+#define ECOM_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    BATCH_USER_EVENTS = 0,
+    BATCH_TRANSACTIONS,
+    BATCH_TRANSACTION_ITEMS,
+    BATCH_INVENTORY_UPDATES,
+    BATCH_DEAD_LETTERS,
+    BATCH_GAPS,
+    BATCH_TABLES,
+} batch_table_t;
+
+/* Column order of each table's COPY rows (staging tables have exactly these
+ * columns; the raw tables have them plus defaults such as ingested_at). */
+#define BATCH_COLS_USER_EVENTS                                                 \
+    "event_id, user_id, event_type, event_time, product_id, product_name, "    \
+    "category, price, search_query, session_id, ip_address, user_agent, "      \
+    "kafka_partition, kafka_offset"
+#define BATCH_COLS_TRANSACTIONS                                                \
+    "transaction_id, user_id, event_time, payment_method, total_amount, "      \
+    "tax_amount, shipping_cost, shipping_address, item_count, totals_match, "  \
+    "kafka_partition, kafka_offset"
+#define BATCH_COLS_TRANSACTION_ITEMS                                           \
+    "transaction_id, line_no, event_time, product_id, product_name, price, "   \
+    "quantity, item_total"
+#define BATCH_COLS_INVENTORY_UPDATES                                           \
+    "event_id, product_id, product_name, stock_change, current_stock, "        \
+    "warehouse_location, event_time, kafka_partition, kafka_offset"
+#define BATCH_COLS_DEAD_LETTERS                                                \
+    "consumer_group, topic, kafka_partition, kafka_offset, kafka_key, "        \
+    "payload, payload_encoding, reason"
+#define BATCH_COLS_GAPS                                                        \
+    "consumer_group, topic, kafka_partition, first_missing_offset, "           \
+    "last_missing_offset, kind"
+
+/* A growable buffer of COPY text rows. */
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t rows;
+    int oom;
+} batch_buf_t;
+
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t committed_next; /* next_offset in stream_offsets now; -1: no row */
+    int64_t next;           /* next_offset after this batch */
+} batch_offset_t;
+
+typedef struct {
+    batch_buf_t tables[BATCH_TABLES];
+    batch_offset_t *offsets;
+    size_t offset_count;
+    size_t offset_cap;
+    size_t messages;          /* Kafka messages in the batch */
+    int64_t first_arrival_us; /* monotonic time the first message arrived */
+    int64_t *create_ms;       /* per message: Kafka timestamp, for latency */
+    size_t create_count;
+    size_t create_cap;
+} batch_t;
+
+extern const char *const batch_table_names[BATCH_TABLES];
+extern const char *const batch_table_columns[BATCH_TABLES];
+
+void batch_init(batch_t *b);
+void batch_reset(batch_t *b); /* empties, keeps capacity */
+void batch_free(batch_t *b);
+int batch_oom(const batch_t *b);
+
+/* COPY text helpers: append one field, with a leading tab unless first.
+ * NULL text writes \N. Backslash, tab, newline and CR are escaped. */
+void batch_field(batch_buf_t *buf, int first, const char *text);
+void batch_field_len(batch_buf_t *buf, int first, const char *text, size_t len);
+void batch_field_int(batch_buf_t *buf, int first, int64_t v);
+void batch_field_cents(batch_buf_t *buf, int first, int64_t cents);
+void batch_end_row(batch_buf_t *buf);
+
+/* Records that partition (topic, partition) now continues at next; the
+ * first call for a partition in this batch also records committed_next. */
+int batch_note_offset(batch_t *b, const char *topic, int32_t partition,
+                      int64_t committed_next, int64_t next);
+int batch_note_create_time(batch_t *b, int64_t create_ms);
+
+#endif

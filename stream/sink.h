@@ -1,0 +1,63 @@
+/*
+ * sink.h - ecom-stream's PostgreSQL side: the connection, daily partitions
+ * of the raw tables, resuming offsets, and writing a batch exactly once.
+ *
+ * sink_flush() writes a whole batch in one transaction: COPY into temporary
+ * staging tables, INSERT ... ON CONFLICT DO NOTHING into the raw tables (so
+ * a re-delivered event id is stored once), dead letters and gaps, and the
+ * new next_offset of every partition in the batch. The offset update is
+ * fenced: it only applies when stream_offsets still holds the value the
+ * batch started from, so a partition that another instance already
+ * processed is never written twice.
+ *
+ * Not thread-safe; one sink per consumer thread.
+ */
+#ifndef ECOM_SINK_H
+#define ECOM_SINK_H
+
+#include "batch.h"
+
+#include <libpq-fe.h>
+
+typedef enum {
+    SINK_OK = 0,
+    SINK_RETRY,  /* database trouble: nothing was written; keep the batch */
+    SINK_FENCED, /* another consumer moved an offset: batch not written */
+} sink_status_t;
+
+typedef struct {
+    long long inserted[BATCH_TABLES]; /* rows that were new */
+    long long staged[BATCH_TABLES];   /* rows in the batch */
+    double seconds;                   /* duration of the transaction */
+} sink_result_t;
+
+typedef struct sink sink_t;
+
+/* conninfo may be NULL (libpq's PG* variables apply). Does not connect. */
+sink_t *sink_new(const char *conninfo, const char *consumer_group,
+                 const char *app_name);
+void sink_destroy(sink_t *s);
+
+/* Connects (or reconnects) with retry and backoff for at most max_wait_ms
+ * (-1: until the stop flag), then prepares the session (staging tables)
+ * and makes sure today's and the next days' partitions exist.
+ * Returns 0 or -1. */
+int sink_connect(sink_t *s, int max_wait_ms);
+int sink_connected(const sink_t *s);
+
+/* Creates the daily partitions from yesterday to `days_ahead` days ahead
+ * (idempotent). Returns 0 or -1. */
+int sink_ensure_partitions(sink_t *s, int days_ahead);
+
+/* Reads next_offset of (topic, partition) for this consumer group.
+ * Returns 1 and sets *next when a row exists, 0 when none, -1 on error. */
+int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
+                     int64_t *next);
+
+/* Writes the batch (see above). On SINK_OK fills res. */
+sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res);
+
+/* The connection, for health checks; NULL when not connected. */
+PGconn *sink_conn(sink_t *s);
+
+#endif

@@ -1,0 +1,1060 @@
+/*
+ * test_sink.c - stream/sink.c and the stream tables of sql/init.sql against a
+ * real PostgreSQL (never a mock): the schema and its partitions, writing a
+ * batch exactly once, dedup of resent events, the offset fence (also racing
+ * another writer), a rejected row, the default partition and moving its
+ * rows, re-applying init.sql, concurrent partition creation, and losing the
+ * server mid-session.
+ *
+ * The server comes from the PG* environment; without PGHOST and PGDATABASE,
+ * or when no connection can be made, the program exits 77 (skipped).
+ * tests/integration/test_sink_pg.sh runs it on a throwaway cluster and sets:
+ *   ECOM_INIT_SQL  sql/init.sql, for the re-apply case (skipped without it)
+ *   ECOM_PG_LOCAL  scripts/pg-local.sh, for the server restart case (ditto)
+ * Every run uses its own consumer group, user id and product id, and deletes
+ * its rows at the end, so it does not disturb other data in the database.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "batch.h"
+#include "elog.h"
+#include "sink.h"
+#include "ts.h"
+
+#define DAY_MS (86400LL * 1000)
+
+static PGconn *admin;  /* the test's own connection for checks */
+static char group[64]; /* consumer group of this run */
+static char user[64];  /* user_id of every row of this run */
+static char product[64];
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void new_uuid(char out[37])
+{
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, out);
+}
+
+static void ts_text(int64_t ms, char out[TS_RFC3339_LEN])
+{
+    ts_format_rfc3339(ms, out);
+}
+
+/* Runs sql with text parameters on admin; fails the test unless it
+ * returns rows or a command status. The caller PQclear()s. */
+static PGresult *qv(const char *sql, int n, va_list ap)
+{
+    const char *params[8];
+    PGresult *res;
+    ExecStatusType st;
+
+    assert_true(n <= 8);
+    for (int i = 0; i < n; i++)
+        params[i] = va_arg(ap, const char *);
+    res = PQexecParams(admin, sql, n, NULL, params, NULL, NULL, 0);
+    st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        fail_msg("query failed: %s\nstatement: %s", PQerrorMessage(admin), sql);
+    return res;
+}
+
+/* The first column of the first row as an integer, -1 for no row or NULL. */
+static long long q_int(const char *sql, int n, ...)
+{
+    va_list ap;
+    PGresult *res;
+    long long v = -1;
+
+    va_start(ap, n);
+    res = qv(sql, n, ap);
+    va_end(ap);
+    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+        v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return v;
+}
+
+/* The first column of the first row as text ("" for none). */
+static void q_text(char *out, size_t size, const char *sql, int n, ...)
+{
+    va_list ap;
+    PGresult *res;
+
+    va_start(ap, n);
+    res = qv(sql, n, ap);
+    va_end(ap);
+    snprintf(out, size, "%s",
+             PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+}
+
+static void q_exec(const char *sql)
+{
+    PGresult *res = PQexec(admin, sql);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        fail_msg("statement failed: %s\nstatement: %s", PQerrorMessage(admin), sql);
+    PQclear(res);
+}
+
+static long long stored_offset(const char *topic, int partition)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", partition);
+    return q_int("SELECT next_offset FROM stream_offsets WHERE consumer_group = $1"
+                 " AND topic = $2 AND kafka_partition = $3",
+                 3, group, topic, p);
+}
+
+static long long count_by_id(const char *table, const char *id_col, const char *id)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE %s = $1", table, id_col);
+    return q_int(sql, 1, id);
+}
+
+static sink_t *connected_sink(void)
+{
+    sink_t *s = sink_new(NULL, group, "test_sink");
+
+    assert_non_null(s);
+    assert_int_equal(sink_connect(s, 5000), 0);
+    assert_true(sink_connected(s));
+    return s;
+}
+
+/* The partition name of a table for the UTC day of epoch_ms. */
+static void part_name(char *out, size_t size, const char *table, int64_t epoch_ms)
+{
+    char day[TS_RFC3339_LEN];
+    ts_text(epoch_ms, day);
+    snprintf(out, size, "%s_p%.4s%.2s%.2s", table, day, day + 5, day + 8);
+}
+
+static int day_has_partition(int64_t epoch_ms)
+{
+    static const char *const tables[] = {"user_events", "transactions", "transaction_items",
+                                         "inventory_updates"};
+    char name[96];
+
+    for (int i = 0; i < 4; i++) {
+        part_name(name, sizeof(name), tables[i], epoch_ms);
+        if (q_int("SELECT count(*) FROM pg_class WHERE relname = $1", 1, name) > 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Drops the daily partitions of the UTC day of epoch_ms (cleanup). */
+static void drop_day(int64_t epoch_ms)
+{
+    static const char *const tables[] = {"user_events", "transactions", "transaction_items",
+                                         "inventory_updates"};
+    char name[96], sql[160];
+
+    for (int i = 0; i < 4; i++) {
+        part_name(name, sizeof(name), tables[i], epoch_ms);
+        snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", name);
+        q_exec(sql);
+    }
+}
+
+/* "YYYY-MM-DD" of epoch_ms (UTC). */
+static void day_text(char out[11], int64_t epoch_ms)
+{
+    char t[TS_RFC3339_LEN];
+    ts_text(epoch_ms, t);
+    snprintf(out, 11, "%.10s", t);
+}
+
+/* ---- rows, in the column order of BATCH_COLS_* ---------------------- */
+
+static void add_user_event(batch_t *b, const char *id, const char *when, int32_t part,
+                           int64_t off, const char *agent)
+{
+    batch_buf_t *t = &b->tables[BATCH_USER_EVENTS];
+
+    batch_field(t, 1, id);
+    batch_field(t, 0, user);
+    batch_field(t, 0, "product_view");
+    batch_field(t, 0, when);
+    batch_field(t, 0, product);
+    batch_field(t, 0, "iPhone 15 Pro");
+    batch_field(t, 0, "Electronics");
+    batch_field_cents(t, 0, 99999);
+    batch_field(t, 0, NULL);
+    batch_field(t, 0, "session_1234");
+    batch_field(t, 0, "192.168.1.100");
+    batch_field(t, 0, agent);
+    batch_field_int(t, 0, part);
+    batch_field_int(t, 0, off);
+    batch_end_row(t);
+}
+
+/* A transaction with `items` lines of 2 x 10.00 each. */
+static void add_transaction(batch_t *b, const char *id, const char *when, int items,
+                            int32_t part, int64_t off)
+{
+    batch_buf_t *t = &b->tables[BATCH_TRANSACTIONS];
+    batch_buf_t *it = &b->tables[BATCH_TRANSACTION_ITEMS];
+
+    batch_field(t, 1, id);
+    batch_field(t, 0, user);
+    batch_field(t, 0, when);
+    batch_field(t, 0, "credit_card");
+    batch_field_cents(t, 0, items * 2000 + 160 + 599);
+    batch_field_cents(t, 0, 160);
+    batch_field_cents(t, 0, 599);
+    batch_field(t, 0, "{\"street\": \"1 Main St\", \"city\": \"New York\"}");
+    batch_field_int(t, 0, items);
+    batch_field(t, 0, "t");
+    batch_field_int(t, 0, part);
+    batch_field_int(t, 0, off);
+    batch_end_row(t);
+    for (int i = 1; i <= items; i++) {
+        batch_field(it, 1, id);
+        batch_field_int(it, 0, i);
+        batch_field(it, 0, when);
+        batch_field(it, 0, product);
+        batch_field(it, 0, "Levi's 501 Original Jeans");
+        batch_field_cents(it, 0, 1000);
+        batch_field_int(it, 0, 2);
+        batch_field_cents(it, 0, 2000);
+        batch_end_row(it);
+    }
+}
+
+static void add_inventory(batch_t *b, const char *id, const char *when, int32_t part,
+                          int64_t off)
+{
+    batch_buf_t *t = &b->tables[BATCH_INVENTORY_UPDATES];
+
+    batch_field(t, 1, id);
+    batch_field(t, 0, product);
+    batch_field(t, 0, "iPhone 15 Pro");
+    batch_field_int(t, 0, -5);
+    batch_field_int(t, 0, 245);
+    batch_field(t, 0, "NYC");
+    batch_field(t, 0, when);
+    batch_field_int(t, 0, part);
+    batch_field_int(t, 0, off);
+    batch_end_row(t);
+}
+
+static void add_dead_letter(batch_t *b, const char *topic, int32_t part, int64_t off,
+                            const char *payload)
+{
+    batch_buf_t *t = &b->tables[BATCH_DEAD_LETTERS];
+
+    batch_field(t, 1, group);
+    batch_field(t, 0, topic);
+    batch_field_int(t, 0, part);
+    batch_field_int(t, 0, off);
+    batch_field(t, 0, user);
+    batch_field(t, 0, payload);
+    batch_field(t, 0, "utf8");
+    batch_field(t, 0, "missing field \"event_id\"");
+    batch_end_row(t);
+}
+
+static void add_gap(batch_t *b, const char *topic, int32_t part, int64_t first, int64_t last)
+{
+    batch_buf_t *t = &b->tables[BATCH_GAPS];
+
+    batch_field(t, 1, group);
+    batch_field(t, 0, topic);
+    batch_field_int(t, 0, part);
+    batch_field_int(t, 0, first);
+    batch_field_int(t, 0, last);
+    batch_field(t, 0, "retention");
+    batch_end_row(t);
+}
+
+static void now_text(char out[TS_RFC3339_LEN]) { ts_text(ts_now_ms(), out); }
+
+/* ---- cases ------------------------------------------------------------ */
+
+static void test_api_edges(void **state)
+{
+    sink_t *s;
+    batch_t b;
+    sink_result_t res;
+    int64_t next = 0;
+
+    (void)state;
+    sink_destroy(NULL);
+    assert_null(sink_new(NULL, NULL, "x"));
+    s = sink_new(NULL, group, NULL);
+    assert_non_null(s);
+    assert_false(sink_connected(s));
+    assert_null(sink_conn(s));
+    batch_init(&b);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_RETRY);
+    assert_int_equal(sink_load_offset(s, "user-events", 0, &next), -1);
+    assert_int_equal(sink_ensure_partitions(s, 3), -1);
+    batch_free(&b);
+    sink_destroy(s);
+}
+
+static void test_schema(void **state)
+{
+    static const char *const parents[] = {"user_events", "transactions", "transaction_items",
+                                          "inventory_updates"};
+    static const char *const stages[][2] = {
+        {"stage_user_events", BATCH_COLS_USER_EVENTS},
+        {"stage_transactions", BATCH_COLS_TRANSACTIONS},
+        {"stage_transaction_items", BATCH_COLS_TRANSACTION_ITEMS},
+        {"stage_inventory_updates", BATCH_COLS_INVENTORY_UPDATES},
+    };
+    sink_t *s = connected_sink();
+    int64_t now = ts_now_ms();
+    char name[96], def[96], cols[512];
+
+    (void)state;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(q_int("SELECT count(*) FROM pg_class WHERE relname = $1 AND relkind = 'p'",
+                               1, parents[i]),
+                         1);
+        snprintf(def, sizeof(def), "%s_default", parents[i]);
+        assert_int_equal(q_int("SELECT count(*) FROM pg_partitioned_table"
+                               " WHERE partrelid = $1::regclass AND partdefid = $2::regclass",
+                               2, parents[i], def),
+                         1);
+        for (int d = -1; d <= 3; d++) {
+            part_name(name, sizeof(name), parents[i], now + d * DAY_MS);
+            assert_int_equal(q_int("SELECT count(*) FROM pg_inherits"
+                                   " WHERE inhrelid = to_regclass($1) AND inhparent = $2::regclass",
+                                   2, name, parents[i]),
+                             1);
+        }
+    }
+    assert_int_equal(q_int("SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname IN"
+                           " ('dead_letter_events', 'stream_offsets', 'stream_gaps')",
+                           0),
+                     3);
+    assert_int_equal(q_int("SELECT count(*) FROM pg_proc WHERE proname = 'ecom_ensure_daily_partitions'", 0), 1);
+    assert_int_equal(q_int("SELECT count(*) FROM pg_indexes WHERE tablename = 'user_events'"
+                           " AND indexname IN ('user_events_event_time_idx', 'user_events_user_id_idx',"
+                           " 'user_events_product_id_idx')",
+                           0),
+                     3);
+    /* An event of now lands in today's partition. */
+    part_name(name, sizeof(name), "user_events", now);
+    q_exec("BEGIN");
+    q_text(def, sizeof(def), "INSERT INTO user_events (event_id, event_time)"
+                             " VALUES (gen_random_uuid(), now()) RETURNING tableoid::regclass::text", 0);
+    q_exec("ROLLBACK");
+    assert_string_equal(def, name);
+    /* The staging tables of the sink's session have exactly the COPY columns. */
+    for (int i = 0; i < 4; i++) {
+        const char *params[1] = {stages[i][0]};
+        PGresult *res = PQexecParams(sink_conn(s),
+                                     "SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute"
+                                     " WHERE attrelid = ('pg_temp.' || $1)::regclass AND attnum > 0 AND NOT attisdropped",
+                                     1, NULL, params, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        snprintf(cols, sizeof(cols), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        assert_string_equal(cols, stages[i][1]);
+    }
+    sink_destroy(s);
+}
+
+static void test_flush_all_and_resend(void **state)
+{
+    sink_t *s = connected_sink();
+    batch_t b;
+    sink_result_t res;
+    char ue[37], tx[37], inv[37], when[TS_RFC3339_LEN], got[256];
+    const char *agent = "Mozilla/5.0 \"tab\there\" back\\slash\nnew line \xc3\xa9";
+    int64_t next = -7;
+
+    (void)state;
+    new_uuid(ue);
+    new_uuid(tx);
+    new_uuid(inv);
+    now_text(when);
+    batch_init(&b);
+    add_user_event(&b, ue, when, 0, 10, agent);
+    add_transaction(&b, tx, when, 2, 1, 5);
+    add_inventory(&b, inv, when, 2, 3);
+    add_dead_letter(&b, "user-events", 0, 9, "{\"bad\": true}");
+    add_gap(&b, "user-events", 0, 7, 8);
+    assert_int_equal(batch_note_offset(&b, "user-events", 0, -1, 11), 0);
+    assert_int_equal(batch_note_offset(&b, "transactions", 1, -1, 6), 0);
+    assert_int_equal(batch_note_offset(&b, "inventory-updates", 2, -1, 4), 0);
+
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(res.staged[BATCH_USER_EVENTS], 1);
+    assert_int_equal(res.staged[BATCH_TRANSACTION_ITEMS], 2);
+    assert_int_equal(res.inserted[BATCH_USER_EVENTS], 1);
+    assert_int_equal(res.inserted[BATCH_TRANSACTIONS], 1);
+    assert_int_equal(res.inserted[BATCH_TRANSACTION_ITEMS], 2);
+    assert_int_equal(res.inserted[BATCH_INVENTORY_UPDATES], 1);
+    assert_int_equal(res.inserted[BATCH_DEAD_LETTERS], 1);
+    assert_int_equal(res.inserted[BATCH_GAPS], 1);
+    assert_true(res.seconds > 0 && res.seconds < 60);
+
+    assert_int_equal(count_by_id("user_events", "event_id", ue), 1);
+    assert_int_equal(count_by_id("transactions", "transaction_id", tx), 1);
+    assert_int_equal(count_by_id("transaction_items", "transaction_id", tx), 2);
+    assert_int_equal(count_by_id("inventory_updates", "event_id", inv), 1);
+    assert_int_equal(count_by_id("dead_letter_events", "consumer_group", group), 1);
+    assert_int_equal(count_by_id("stream_gaps", "consumer_group", group), 1);
+    assert_int_equal(stored_offset("user-events", 0), 11);
+    assert_int_equal(stored_offset("transactions", 1), 6);
+    assert_int_equal(stored_offset("inventory-updates", 2), 4);
+    assert_int_equal(sink_load_offset(s, "user-events", 0, &next), 1);
+    assert_int_equal(next, 11);
+    assert_int_equal(sink_load_offset(s, "user-events", 99, &next), 0);
+
+    /* Values survive COPY escaping and typing. */
+    q_text(got, sizeof(got), "SELECT user_agent FROM user_events WHERE event_id = $1", 1, ue);
+    assert_string_equal(got, agent);
+    q_text(got, sizeof(got), "SELECT price::text || ' ' || kafka_partition || ' ' || kafka_offset"
+                             " || ' ' || (search_query IS NULL) FROM user_events WHERE event_id = $1",
+           1, ue);
+    assert_string_equal(got, "999.99 0 10 true");
+    q_text(got, sizeof(got), "SELECT total_amount::text || ' ' || totals_match || ' ' || (shipping_address->>'city')"
+                             " FROM transactions WHERE transaction_id = $1",
+           1, tx);
+    assert_string_equal(got, "47.59 true New York");
+    q_text(got, sizeof(got), "SELECT string_agg(line_no || ':' || quantity || 'x' || price || '=' || item_total, ',' ORDER BY line_no)"
+                             " FROM transaction_items WHERE transaction_id = $1",
+           1, tx);
+    assert_string_equal(got, "1:2x10.00=20.00,2:2x10.00=20.00");
+    q_text(got, sizeof(got), "SELECT payload || ' ' || payload_encoding || ' ' || kafka_offset"
+                             " FROM dead_letter_events WHERE consumer_group = $1",
+           1, group);
+    assert_string_equal(got, "{\"bad\": true} utf8 9");
+    q_text(got, sizeof(got), "SELECT first_missing_offset || '-' || last_missing_offset || ' ' || kind"
+                             " FROM stream_gaps WHERE consumer_group = $1",
+           1, group);
+    assert_string_equal(got, "7-8 retention");
+
+    /* A resend of the same events (new offsets): nothing new is stored, the
+     * offsets still advance. */
+    batch_reset(&b);
+    add_user_event(&b, ue, when, 0, 11, agent);
+    add_transaction(&b, tx, when, 2, 1, 6);
+    add_inventory(&b, inv, when, 2, 4);
+    batch_note_offset(&b, "user-events", 0, 11, 12);
+    batch_note_offset(&b, "transactions", 1, 6, 7);
+    batch_note_offset(&b, "inventory-updates", 2, 4, 5);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(res.staged[BATCH_USER_EVENTS], 1);
+    assert_int_equal(res.staged[BATCH_TRANSACTIONS], 1);
+    for (int t = 0; t < BATCH_TABLES; t++)
+        assert_int_equal(res.inserted[t], 0);
+    assert_int_equal(count_by_id("user_events", "event_id", ue), 1);
+    assert_int_equal(count_by_id("transactions", "transaction_id", tx), 1);
+    assert_int_equal(count_by_id("transaction_items", "transaction_id", tx), 2);
+    assert_int_equal(count_by_id("inventory_updates", "event_id", inv), 1);
+    assert_int_equal(stored_offset("user-events", 0), 12);
+    assert_int_equal(stored_offset("transactions", 1), 7);
+    assert_int_equal(stored_offset("inventory-updates", 2), 5);
+    q_text(got, sizeof(got), "SELECT kafka_offset FROM user_events WHERE event_id = $1", 1, ue);
+    assert_string_equal(got, "10"); /* the first copy is kept */
+
+    batch_free(&b);
+    sink_destroy(s);
+}
+
+static void test_same_transaction_twice(void **state)
+{
+    sink_t *s = connected_sink();
+    batch_t b;
+    sink_result_t res;
+    char tx[37], when[TS_RFC3339_LEN];
+
+    (void)state;
+    new_uuid(tx);
+    now_text(when);
+    batch_init(&b);
+    add_transaction(&b, tx, when, 2, 3, 100);
+    add_transaction(&b, tx, when, 2, 3, 101);
+    batch_note_offset(&b, "transactions", 3, -1, 102);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(res.staged[BATCH_TRANSACTIONS], 2);
+    assert_int_equal(res.staged[BATCH_TRANSACTION_ITEMS], 4);
+    assert_int_equal(res.inserted[BATCH_TRANSACTIONS], 1);
+    assert_int_equal(res.inserted[BATCH_TRANSACTION_ITEMS], 2);
+    assert_int_equal(count_by_id("transactions", "transaction_id", tx), 1);
+    assert_int_equal(count_by_id("transaction_items", "transaction_id", tx), 2);
+    assert_int_equal(stored_offset("transactions", 3), 102);
+    batch_free(&b);
+    sink_destroy(s);
+}
+
+static void test_fenced(void **state)
+{
+    sink_t *s = connected_sink();
+    batch_t b;
+    sink_result_t res;
+    char ue[37], ue2[37], when[TS_RFC3339_LEN];
+
+    (void)state;
+    now_text(when);
+    batch_init(&b);
+    new_uuid(ue);
+    add_user_event(&b, ue, when, 4, 4, "ua");
+    batch_note_offset(&b, "user-events", 4, -1, 5);
+    batch_note_offset(&b, "user-events", 5, -1, 1);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(stored_offset("user-events", 4), 5);
+
+    /* Stale committed_next (3, PostgreSQL holds 5): nothing is written. */
+    batch_reset(&b);
+    new_uuid(ue2);
+    add_user_event(&b, ue2, when, 4, 3, "ua");
+    add_dead_letter(&b, "user-events", 4, 4, "x");
+    batch_note_offset(&b, "user-events", 4, 3, 5);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_FENCED);
+    assert_true(sink_connected(s));
+    assert_int_equal(count_by_id("user_events", "event_id", ue2), 0);
+    assert_int_equal(q_int("SELECT count(*) FROM dead_letter_events WHERE consumer_group = $1"
+                           " AND kafka_partition = 4",
+                           1, group),
+                     0);
+    assert_int_equal(stored_offset("user-events", 4), 5);
+
+    /* One good partition and one stale one: neither moves. */
+    batch_reset(&b);
+    add_user_event(&b, ue2, when, 4, 5, "ua");
+    batch_note_offset(&b, "user-events", 4, 5, 6);
+    batch_note_offset(&b, "user-events", 5, 0, 2);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_FENCED);
+    assert_int_equal(stored_offset("user-events", 4), 5);
+    assert_int_equal(stored_offset("user-events", 5), 1);
+    assert_int_equal(count_by_id("user_events", "event_id", ue2), 0);
+
+    /* committed_next -1 although a row exists. */
+    batch_reset(&b);
+    add_user_event(&b, ue2, when, 4, 0, "ua");
+    batch_note_offset(&b, "user-events", 4, -1, 1);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_FENCED);
+    assert_int_equal(stored_offset("user-events", 4), 5);
+    assert_int_equal(count_by_id("user_events", "event_id", ue2), 0);
+
+    /* The session is still usable: the right committed_next goes through. */
+    batch_reset(&b);
+    add_user_event(&b, ue2, when, 4, 5, "ua");
+    batch_note_offset(&b, "user-events", 4, 5, 6);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(count_by_id("user_events", "event_id", ue2), 1);
+    assert_int_equal(stored_offset("user-events", 4), 6);
+    batch_free(&b);
+    sink_destroy(s);
+}
+
+static void test_rejected_row(void **state)
+{
+    sink_t *s = connected_sink();
+    batch_t b;
+    sink_result_t res;
+    char ue[37], when[TS_RFC3339_LEN];
+
+    (void)state;
+    now_text(when);
+    new_uuid(ue);
+    batch_init(&b);
+    add_user_event(&b, ue, when, 6, 0, "ua");
+    add_user_event(&b, "not-a-uuid", when, 6, 1, "ua");
+    batch_note_offset(&b, "user-events", 6, -1, 2);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_RETRY);
+    assert_true(sink_connected(s)); /* rolled back, not disconnected */
+    assert_int_equal(count_by_id("user_events", "event_id", ue), 0);
+    assert_int_equal(stored_offset("user-events", 6), -1);
+
+    /* The rollback emptied the staging tables; the next batch is clean. */
+    batch_reset(&b);
+    add_user_event(&b, ue, when, 6, 0, "ua");
+    batch_note_offset(&b, "user-events", 6, -1, 1);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(res.inserted[BATCH_USER_EVENTS], 1);
+    assert_int_equal(stored_offset("user-events", 6), 1);
+    batch_free(&b);
+    sink_destroy(s);
+}
+
+/* An event three years old goes to the default partition; creating its day's
+ * partition later moves it (and a transaction with its items) there. */
+static void test_old_event_default_partition(void **state)
+{
+    sink_t *s = connected_sink();
+    batch_t b;
+    sink_result_t res;
+    char ue[37], tx[37], when[TS_RFC3339_LEN], day[11], got[96], want[96];
+    int64_t old = ts_now_ms() - 3 * 365 * DAY_MS;
+
+    (void)state;
+    while (day_has_partition(old)) /* a previous run's leftovers */
+        old -= DAY_MS;
+    ts_text(old, when);
+    new_uuid(ue);
+    new_uuid(tx);
+    batch_init(&b);
+    add_user_event(&b, ue, when, 7, 0, "ua");
+    add_transaction(&b, tx, when, 2, 7, 0);
+    batch_note_offset(&b, "user-events", 7, -1, 1);
+    batch_note_offset(&b, "transactions", 7, -1, 1);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    q_text(got, sizeof(got), "SELECT tableoid::regclass::text FROM user_events WHERE event_id = $1", 1, ue);
+    assert_string_equal(got, "user_events_default");
+    q_text(got, sizeof(got), "SELECT tableoid::regclass::text FROM transactions WHERE transaction_id = $1", 1, tx);
+    assert_string_equal(got, "transactions_default");
+
+    day_text(day, old);
+    assert_int_equal(q_int("SELECT ecom_ensure_daily_partitions($1, $1)", 1, day), 4);
+    part_name(want, sizeof(want), "user_events", old);
+    q_text(got, sizeof(got), "SELECT tableoid::regclass::text FROM user_events WHERE event_id = $1", 1, ue);
+    assert_string_equal(got, want);
+    part_name(want, sizeof(want), "transaction_items", old);
+    assert_int_equal(q_int("SELECT count(*) FROM transaction_items WHERE transaction_id = $1"
+                           " AND tableoid = $2::regclass",
+                           2, tx, want),
+                     2);
+    assert_int_equal(count_by_id("user_events", "event_id", ue), 1);
+    assert_int_equal(count_by_id("transactions", "transaction_id", tx), 1);
+    /* The moved rows keep their primary key: a resend still dedups. */
+    batch_reset(&b);
+    add_user_event(&b, ue, when, 7, 1, "ua");
+    batch_note_offset(&b, "user-events", 7, 1, 2);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(res.inserted[BATCH_USER_EVENTS], 0);
+
+    /* Cleanup: the old day's partitions go, with this run's rows in them. */
+    q_exec("BEGIN");
+    q_int("DELETE FROM user_events WHERE event_id = $1", 1, ue);
+    q_int("DELETE FROM transaction_items WHERE transaction_id = $1", 1, tx);
+    q_int("DELETE FROM transactions WHERE transaction_id = $1", 1, tx);
+    drop_day(old);
+    q_exec("COMMIT");
+    batch_free(&b);
+    sink_destroy(s);
+}
+
+/* Applies init.sql with psql while another session holds an open write
+ * transaction on the raw tables (as a running ecom-stream does): it must
+ * neither wait for it nor change the data. */
+static void test_reapply_init_sql(void **state)
+{
+    const char *init = getenv("ECOM_INIT_SQL");
+    sink_t *s;
+    batch_t b;
+    sink_result_t res;
+    char ue[37], ue2[37], when[TS_RFC3339_LEN];
+    PGconn *busy;
+    PGresult *r;
+    int rc;
+
+    (void)state;
+    if (init == NULL || *init == '\0')
+        skip();
+    s = connected_sink();
+    now_text(when);
+    new_uuid(ue);
+    batch_init(&b);
+    add_user_event(&b, ue, when, 8, 0, "ua");
+    batch_note_offset(&b, "user-events", 8, -1, 1);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+
+    busy = PQconnectdb("");
+    assert_int_equal(PQstatus(busy), CONNECTION_OK);
+    r = PQexec(busy, "BEGIN; INSERT INTO transaction_items (transaction_id, line_no, event_time)"
+                     " VALUES (gen_random_uuid(), 1, now()); UPDATE stream_offsets SET updated_at = now()"
+                     " WHERE consumer_group = 'no-such-group'");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+
+    rc = system("PGOPTIONS='-c lock_timeout=5000 -c client_min_messages=warning' "
+                "psql -X -q -v ON_ERROR_STOP=1 -f \"$ECOM_INIT_SQL\" >/dev/null");
+    assert_int_equal(rc, 0);
+    r = PQexec(busy, "ROLLBACK");
+    PQclear(r);
+    PQfinish(busy);
+
+    assert_int_equal(count_by_id("user_events", "event_id", ue), 1);
+    assert_int_equal(stored_offset("user-events", 8), 1);
+    /* Twice more for good measure, then the session still works. */
+    assert_int_equal(system("psql -X -q -v ON_ERROR_STOP=1 -f \"$ECOM_INIT_SQL\" >/dev/null 2>&1"), 0);
+    batch_reset(&b);
+    new_uuid(ue2);
+    add_user_event(&b, ue2, when, 8, 1, "ua");
+    batch_note_offset(&b, "user-events", 8, 1, 2);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(res.inserted[BATCH_USER_EVENTS], 1);
+    assert_int_equal(count_by_id("user_events", "event_id", ue), 1);
+    batch_free(&b);
+    sink_destroy(s);
+}
+
+/* The first free run of `n` future days without partitions, as days from
+ * today. */
+static int free_future_days(int from, int n)
+{
+    for (int k = from;; k++) {
+        int ok = 1;
+        for (int d = 0; d < n && ok; d++)
+            ok = !day_has_partition(ts_now_ms() + (k + d) * DAY_MS);
+        if (ok)
+            return k;
+    }
+}
+
+static PGresult *wait_result(PGconn *c)
+{
+    PGresult *res = PQgetResult(c), *extra;
+
+    while ((extra = PQgetResult(c)) != NULL)
+        PQclear(extra);
+    return res;
+}
+
+static void test_concurrent_ensure(void **state)
+{
+    const char *sql = "SELECT ecom_ensure_daily_partitions((now() AT TIME ZONE 'UTC')::date + $1::integer,"
+                      " (now() AT TIME ZONE 'UTC')::date + $2::integer)";
+    PGconn *a = PQconnectdb(""), *b = PQconnectdb("");
+    int k = free_future_days(20, 5);
+    char k0[16], k1[16], k2[16], k4[16];
+    const char *pa[2] = {k0, k1}, *pb[2] = {k1, k2};
+    PGresult *ra, *rb;
+
+    (void)state;
+    assert_int_equal(PQstatus(a), CONNECTION_OK);
+    assert_int_equal(PQstatus(b), CONNECTION_OK);
+    snprintf(k0, sizeof(k0), "%d", k);
+    snprintf(k1, sizeof(k1), "%d", k + 1);
+    snprintf(k2, sizeof(k2), "%d", k + 2);
+    snprintf(k4, sizeof(k4), "%d", k + 4);
+
+    /* a holds the lock inside its transaction; b waits for it, then creates
+     * only what a did not. */
+    PQclear(PQexec(a, "BEGIN"));
+    ra = PQexecParams(a, sql, 2, NULL, pa, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(ra), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(ra, 0, 0), "8");
+    PQclear(ra);
+    assert_int_equal(PQsendQueryParams(b, sql, 2, NULL, pb, NULL, NULL, 0), 1);
+    for (int i = 0; i < 100; i++) {
+        char pid[16];
+        snprintf(pid, sizeof(pid), "%d", PQbackendPID(b));
+        if (q_int("SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted", 1, pid) > 0)
+            break;
+        usleep(50000);
+    }
+    assert_int_equal(PQconsumeInput(b), 1);
+    assert_int_equal(PQisBusy(b), 1);
+    ra = PQexec(a, "COMMIT");
+    assert_int_equal(PQresultStatus(ra), PGRES_COMMAND_OK);
+    PQclear(ra);
+    rb = wait_result(b);
+    assert_int_equal(PQresultStatus(rb), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(rb, 0, 0), "4");
+    PQclear(rb);
+
+    /* Both at once over the same five days: both succeed, each partition is
+     * created once. (Days k..k+2 exist, k+3 and k+4 are new.) */
+    pa[0] = k0;
+    pa[1] = k4;
+    assert_int_equal(PQsendQueryParams(a, sql, 2, NULL, pa, NULL, NULL, 0), 1);
+    assert_int_equal(PQsendQueryParams(b, sql, 2, NULL, pa, NULL, NULL, 0), 1);
+    ra = wait_result(a);
+    rb = wait_result(b);
+    assert_int_equal(PQresultStatus(ra), PGRES_TUPLES_OK);
+    assert_int_equal(PQresultStatus(rb), PGRES_TUPLES_OK);
+    assert_int_equal(atoi(PQgetvalue(ra, 0, 0)) + atoi(PQgetvalue(rb, 0, 0)), 8);
+    PQclear(ra);
+    PQclear(rb);
+    for (int d = 0; d < 5; d++) {
+        char name[96];
+        part_name(name, sizeof(name), "transaction_items", ts_now_ms() + (k + d) * DAY_MS);
+        assert_int_equal(q_int("SELECT count(*) FROM pg_inherits WHERE inhrelid = to_regclass($1)", 1, name), 1);
+    }
+    PQfinish(a);
+    PQfinish(b);
+    for (int d = 0; d < 5; d++)
+        drop_day(ts_now_ms() + (k + d) * DAY_MS);
+}
+
+static void flush_one(sink_t *s, int32_t part, int64_t committed, int64_t next,
+                      sink_status_t want, char id_out[37])
+{
+    batch_t b;
+    sink_result_t res;
+    char when[TS_RFC3339_LEN];
+
+    now_text(when);
+    new_uuid(id_out);
+    batch_init(&b);
+    add_user_event(&b, id_out, when, part, committed < 0 ? 0 : committed, "ua");
+    batch_note_offset(&b, "user-events", part, committed, next);
+    assert_int_equal(sink_flush(s, &b, &res), want);
+    batch_free(&b);
+}
+
+static void terminate(int pid)
+{
+    char p[16];
+
+    snprintf(p, sizeof(p), "%d", pid);
+    assert_int_equal(q_int("SELECT pg_terminate_backend($1::integer)::integer", 1, p), 1);
+    for (int i = 0; i < 100 && q_int("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::integer", 1, p) > 0; i++)
+        usleep(20000);
+}
+
+/* Kills the backend of `pid` once it waits for a lock (run on a thread with
+ * its own connection). */
+static void *killer(void *arg)
+{
+    int pid = *(int *)arg;
+    PGconn *c = PQconnectdb("");
+    char p[16];
+    const char *params[1] = {p};
+    int done = 0;
+
+    snprintf(p, sizeof(p), "%d", pid);
+    for (int i = 0; i < 500 && !done && PQstatus(c) == CONNECTION_OK; i++) {
+        PGresult *r = PQexecParams(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                      " WHERE pid = $1::integer AND wait_event_type = 'Lock'",
+                                   1, NULL, params, NULL, NULL, 0);
+        done = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+        PQclear(r);
+        if (!done)
+            usleep(20000);
+    }
+    PQfinish(c);
+    *(int *)arg = done;
+    return NULL;
+}
+
+static void test_backend_killed(void **state)
+{
+    sink_t *s = connected_sink();
+    char id[37], id2[37], id3[37];
+    pthread_t th;
+    int arg;
+
+    (void)state;
+    flush_one(s, 9, -1, 1, SINK_OK, id);
+
+    /* Idle session killed: the flush fails, a reconnect brings it back. */
+    terminate(PQbackendPID(sink_conn(s)));
+    flush_one(s, 9, 1, 2, SINK_RETRY, id2);
+    assert_false(sink_connected(s));
+    assert_int_equal(count_by_id("user_events", "event_id", id2), 0);
+    flush_one(s, 9, 1, 2, SINK_RETRY, id2); /* still disconnected */
+    assert_int_equal(sink_connect(s, 10000), 0);
+    flush_one(s, 9, 1, 2, SINK_OK, id2);
+    assert_int_equal(count_by_id("user_events", "event_id", id2), 1);
+    assert_int_equal(stored_offset("user-events", 9), 2);
+
+    /* Killed in the middle of the flush transaction, while it waits for the
+     * offset row that another session has locked. */
+    q_exec("BEGIN");
+    q_int("SELECT next_offset FROM stream_offsets WHERE consumer_group = $1 AND topic = 'user-events'"
+          " AND kafka_partition = 9 FOR UPDATE",
+          1, group);
+    arg = PQbackendPID(sink_conn(s));
+    assert_int_equal(pthread_create(&th, NULL, killer, &arg), 0);
+    flush_one(s, 9, 2, 3, SINK_RETRY, id3);
+    pthread_join(th, NULL);
+    q_exec("ROLLBACK");
+    assert_int_equal(arg, 1);
+    assert_false(sink_connected(s));
+    assert_int_equal(count_by_id("user_events", "event_id", id3), 0);
+    assert_int_equal(stored_offset("user-events", 9), 2);
+    assert_int_equal(sink_connect(s, 10000), 0);
+    flush_one(s, 9, 2, 3, SINK_OK, id3);
+    assert_int_equal(stored_offset("user-events", 9), 3);
+    sink_destroy(s);
+}
+
+/* Commits admin's open transaction once the backend `pid` waits for a lock
+ * (run on a thread; admin is idle on the main thread meanwhile). */
+struct committer {
+    int pid;
+    int done;
+};
+
+static void *committer(void *arg)
+{
+    struct committer *c = arg;
+    PGconn *watch = PQconnectdb("");
+    char p[16];
+    const char *params[1] = {p};
+    int waiting = 0;
+    PGresult *r;
+
+    snprintf(p, sizeof(p), "%d", c->pid);
+    for (int i = 0; i < 500 && !waiting && PQstatus(watch) == CONNECTION_OK; i++) {
+        r = PQexecParams(watch, "SELECT 1 FROM pg_stat_activity WHERE pid = $1::integer"
+                                " AND wait_event_type = 'Lock'",
+                         1, NULL, params, NULL, NULL, 0);
+        waiting = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+        PQclear(r);
+        if (!waiting)
+            usleep(20000);
+    }
+    PQfinish(watch);
+    r = PQexec(admin, "COMMIT");
+    c->done = waiting && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return NULL;
+}
+
+/* Two instances race for a partition: the other one moves the offset while
+ * this flush waits for the row; the flush must see the new value and fence. */
+static void test_fence_race(void **state)
+{
+    sink_t *s = connected_sink();
+    struct committer c;
+    pthread_t th;
+    char id[37], id2[37];
+
+    (void)state;
+    flush_one(s, 11, -1, 1, SINK_OK, id);
+    q_exec("BEGIN");
+    q_int("UPDATE stream_offsets SET next_offset = 5 WHERE consumer_group = $1"
+          " AND topic = 'user-events' AND kafka_partition = 11",
+          1, group);
+    c.pid = PQbackendPID(sink_conn(s));
+    c.done = 0;
+    assert_int_equal(pthread_create(&th, NULL, committer, &c), 0);
+    flush_one(s, 11, 1, 2, SINK_FENCED, id2);
+    pthread_join(th, NULL);
+    assert_int_equal(c.done, 1);
+    assert_true(sink_connected(s));
+    assert_int_equal(stored_offset("user-events", 11), 5);
+    assert_int_equal(count_by_id("user_events", "event_id", id2), 0);
+    sink_destroy(s);
+}
+
+/* Stops the whole server (scripts/pg-local.sh), fails a flush, then waits in
+ * sink_connect() while the server comes back. */
+static void test_server_restart(void **state)
+{
+    const char *pg_local = getenv("ECOM_PG_LOCAL");
+    sink_t *s;
+    char id[37];
+    pid_t child;
+    int status = 0;
+
+    (void)state;
+    if (pg_local == NULL || *pg_local == '\0')
+        skip();
+    s = connected_sink();
+    flush_one(s, 10, -1, 1, SINK_OK, id);
+    assert_int_equal(system("\"$ECOM_PG_LOCAL\" stop >/dev/null"), 0);
+    flush_one(s, 10, 1, 2, SINK_RETRY, id);
+    assert_false(sink_connected(s));
+    assert_int_equal(sink_connect(s, 0), -1);
+
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        usleep(500000);
+        execl("/bin/sh", "sh", "-c", "exec \"$ECOM_PG_LOCAL\" start >/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    assert_int_equal(sink_connect(s, 90000), 0);
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    flush_one(s, 10, 1, 2, SINK_OK, id);
+
+    PQreset(admin);
+    assert_int_equal(PQstatus(admin), CONNECTION_OK);
+    assert_int_equal(count_by_id("user_events", "event_id", id), 1);
+    assert_int_equal(stored_offset("user-events", 10), 2);
+    sink_destroy(s);
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return 0;
+}
+
+/* Deletes this run's rows. */
+static int group_teardown(void **state)
+{
+    static const char *const sql[] = {
+        "DELETE FROM transaction_items WHERE transaction_id IN"
+        " (SELECT transaction_id FROM transactions WHERE user_id = $1)",
+        "DELETE FROM transactions WHERE user_id = $1",
+        "DELETE FROM user_events WHERE user_id = $1",
+        "DELETE FROM inventory_updates WHERE product_id = $2",
+        "DELETE FROM dead_letter_events WHERE consumer_group = $3",
+        "DELETE FROM stream_gaps WHERE consumer_group = $3",
+        "DELETE FROM stream_offsets WHERE consumer_group = $3",
+    };
+    const char *params[3] = {user, product, group};
+
+    (void)state;
+    if (PQstatus(admin) != CONNECTION_OK)
+        PQreset(admin);
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        PGresult *r = PQexecParams(admin, sql[i], 3, (const Oid[]){25, 25, 25}, params, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            fprintf(stderr, "cleanup failed: %s", PQerrorMessage(admin));
+        PQclear(r);
+    }
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_api_edges),
+        cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_flush_all_and_resend),
+        cmocka_unit_test(test_same_transaction_twice),
+        cmocka_unit_test(test_fenced),
+        cmocka_unit_test(test_fence_race),
+        cmocka_unit_test(test_rejected_row),
+        cmocka_unit_test(test_old_event_default_partition),
+        cmocka_unit_test(test_reapply_init_sql),
+        cmocka_unit_test(test_concurrent_ensure),
+        cmocka_unit_test(test_backend_killed),
+        cmocka_unit_test(test_server_restart),
+    };
+    long long tag = (long long)getpid() * 1000 + ts_now_ms() % 1000;
+    int rc;
+
+    elog_init("test_sink");
+    if (getenv("PGHOST") == NULL || getenv("PGDATABASE") == NULL) {
+        printf("skipped: set PGHOST and PGDATABASE (and PGUSER, PGPASSWORD, PGPORT) to run against PostgreSQL\n");
+        return 77;
+    }
+    admin = PQconnectdb("");
+    if (PQstatus(admin) != CONNECTION_OK) {
+        printf("skipped: could not connect to PostgreSQL: %s", PQerrorMessage(admin));
+        PQfinish(admin);
+        return 77;
+    }
+    snprintf(group, sizeof(group), "test-sink-%lld", tag);
+    snprintf(user, sizeof(user), "TSINK%lld", tag);
+    snprintf(product, sizeof(product), "TSINKP%lld", tag);
+    rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
+    PQfinish(admin);
+    return rc;
+}

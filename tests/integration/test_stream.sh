@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# tests/integration/test_stream.sh - ecom-stream against the dev broker and a
+# throwaway PostgreSQL, checked against the simulator's own summary:
+#  - fault-injected run: every valid unique event stored once, every injected
+#    fault dead-lettered, totals mismatches flagged, offsets recorded;
+#  - the metrics endpoint and /health;
+#  - re-running over the same data stores nothing twice;
+#  - a hostile corpus produced with kcat: each message dead-lettered with its
+#    own reason, valid messages around them stored, the daemon still running.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+lib_init "$@"
+sim=$bin/ecom-simulator
+stream=$bin/ecom-stream
+q() { psql -X -A -t -q -c "$1"; }
+
+start_pg >/dev/null
+start_broker --partitions 4
+
+# --- simulator with every fault, then the stream catches up and exits
+expect_status "simulator with faults" 0 "$sim" --max-rate -n 20000 --seed 11 --fault-rate 0.02 -P 0
+cp "$tmp/out" "$tmp/sim.json"
+port=$(free_port)
+"$stream" -p "$port" -P 1 --exit-when-idle 3 >"$tmp/stream.out" 2>"$tmp/stream.err" &
+stream_pid=$!
+# while it runs: metrics and health
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+health=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" || true)
+check "health is 200 while PostgreSQL and Kafka are up" 200 "$health"
+rc=0
+wait "$stream_pid" || rc=$?
+check "stream exits 0 when idle" 0 "$rc"
+sj() { json_get "$tmp/sim.json" "$1"; }
+check "user_events = valid unique user events" "$(sj "j['topics']['user-events']['valid_unique']")" "$(q 'select count(*) from user_events')"
+check "transactions = valid unique transactions" "$(sj "j['topics']['transactions']['valid_unique']")" "$(q 'select count(*) from transactions')"
+check "inventory_updates = valid unique updates" "$(sj "j['topics']['inventory-updates']['valid_unique']")" "$(q 'select count(*) from inventory_updates')"
+for t in user-events transactions inventory-updates; do
+    check "$t: dead letters = injected malformed + missing fields" \
+        "$(sj "j['topics']['$t']['malformed'] + j['topics']['$t']['missing_field']")" \
+        "$(q "select count(*) from dead_letter_events where topic = '$t'")"
+done
+check "every dead letter has a reason" 0 "$(q "select count(*) from dead_letter_events where reason = ''")"
+check "totals all match (none injected)" 0 "$(q 'select count(*) from transactions where not totals_match')"
+check "items belong to stored transactions" 0 \
+    "$(q 'select count(*) from transaction_items i left join transactions t using (transaction_id, event_time) where t.transaction_id is null')"
+check "item counts agree" 0 \
+    "$(q 'select count(*) from transactions t where item_count <> (select count(*) from transaction_items i where i.transaction_id = t.transaction_id)')"
+check "offsets cover every message" "$(sj 'j["delivered"]')" "$(q "select sum(next_offset) from stream_offsets where consumer_group = 'ecom-stream'")"
+grep -q 'progress: ' "$tmp/stream.err" && ok "progress lines printed" || not_ok "no progress lines"
+
+# --- a second run over the same data stores nothing new (offsets resume)
+before=$(q 'select count(*) from user_events')
+expect_status "second run exits 0" 0 "$stream" -p 0 -P 0 --exit-when-idle 2
+check "second run stores nothing twice" "$before" "$(q 'select count(*) from user_events')"
+# --- a new consumer group re-reads everything; ids dedup the raw tables
+expect_status "new group over the same data" 0 "$stream" -p 0 -P 0 -g replay --exit-when-idle 3
+check "replay group: user_events unchanged" "$before" "$(q 'select count(*) from user_events')"
+
+# --- hostile corpus between valid messages
+good=$(q "select count(*) from user_events")
+hostile=$tmp/hostile
+{
+    printf 'U0001\t{"event_id":"0b8f5e0e-4a47-4c1e-9d7e-6f3c1b2a9d10","user_id":"U0001","event_type":"search","timestamp":"2025-06-01T10:00:00Z","search_query":"good one","session_id":"s1"}\n'
+    printf 'U0002\t{"event_id":"0b8f5e0e\n'
+    printf 'U0003\t{"event_id":5,"user_id":"U3","event_type":"search","timestamp":"2025-06-01T10:00:00Z","search_query":"q","session_id":"s"}\n'
+    printf 'U0004\t{"event_id":"1b8f5e0e-4a47-4c1e-9d7e-6f3c1b2a9d10","user_id":"U4","event_type":"teleport","timestamp":"2025-06-01T10:00:00Z","session_id":"s"}\n'
+    printf 'U0005\t{"event_id":"2b8f5e0e-4a47-4c1e-9d7e-6f3c1b2a9d10","user_id":"U5","event_type":"search","timestamp":"9999-01-01T00:00:00Z","search_query":"q","session_id":"s"}\n'
+    printf 'U0006\t{"event_id":"3b8f5e0e-4a47-4c1e-9d7e-6f3c1b2a9d10","user_id":"U6","event_type":"product_view","timestamp":"2025-06-01T10:00:00Z","product_id":"P1","product_name":"x","category":"c","price":1e400,"session_id":"s"}\n'
+    printf 'U0007\t\xff\xfe\xfd not utf8\n'
+    printf 'U0008\t[]\n'
+    printf 'U0009\t{"event_id":"4b8f5e0e-4a47-4c1e-9d7e-6f3c1b2a9d10","user_id":"U0009","event_type":"add_to_cart","timestamp":"2025-06-01T10:00:01Z","product_id":"P001","product_name":"iPhone 15 Pro","category":"Electronics","price":999.99,"session_id":"s9"}\n'
+} >"$hostile"
+kcat -P -b "$bootstrap" -t user-events -K '\t' -l "$hostile"
+# an empty message, a null value, and a 2 MB message
+printf 'U0010\t\n' | kcat -P -b "$bootstrap" -t user-events -K '\t' -Z # null value
+printf 'U0011\t\n' | kcat -P -b "$bootstrap" -t user-events -K '\t'    # empty
+head -c 2000000 /dev/zero | tr '\0' 'a' | sed 's/^/{"x":"/; s/$/"}/' >"$tmp/big"
+kcat -P -b "$bootstrap" -t user-events -k U0012 -X message.max.bytes=3000000 "$tmp/big"
+# hostile transactions and inventory updates
+printf 'U0001\t{"transaction_id":"5f0c6a52-3a43-4b7a-8f4e-2c1d0e9b8a71","user_id":"U0001","event_type":"purchase","timestamp":"2025-06-01T10:00:00Z","payment_method":"card","items":[{"product_id":"P005","product_name":"N","price":150.00,"quantity":-2,"item_total":-300.00}],"total_amount":1}\n' \
+    | kcat -P -b "$bootstrap" -t transactions -K '\t'
+printf 'P001\t{"event_id":"9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d","event_type":"inventory_update","product_id":"P001","product_name":"x","stock_change":1,"current_stock":"lots","warehouse_location":"NYC","timestamp":"2025-06-01T10:00:00Z"}\n' \
+    | kcat -P -b "$bootstrap" -t inventory-updates -K '\t'
+dl_before=$(q 'select count(*) from dead_letter_events')
+expect_status "stream over the hostile corpus exits 0" 0 "$stream" -p 0 -P 0 --exit-when-idle 3
+check "valid messages around the hostile ones stored" $((good + 2)) "$(q 'select count(*) from user_events')"
+new_dl=$(($(q 'select count(*) from dead_letter_events') - dl_before))
+check "every hostile message dead-lettered" 12 "$new_dl"
+check "hostile reasons are distinct" 12 "$(q "select count(distinct reason) from (select reason from dead_letter_events order by id desc limit 12) d")"
+check "invalid UTF-8 stored escaped" 1 "$(q "select count(*) from dead_letter_events where payload_encoding = 'escape' and strpos(payload, '\\xff\\xfe') > 0")"
+check "null value recorded as null" 1 "$(q "select count(*) from dead_letter_events where payload_encoding = 'null' and kafka_key = 'U0010'")"
+check "2 MB message kept whole in the dead letters" 1 "$(q "select count(*) from dead_letter_events where kafka_key = 'U0012' and length(payload) > 2000000")"
+finish

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# tests/integration/test_stream_recovery.sh - exactly-once under trouble,
+# with exact row counts against the simulator's summary:
+#  - kill -9 in the middle of a 200,000-event run, then a restart;
+#  - two instances of the same group started side by side;
+#  - PostgreSQL stopped for 10 s in the middle of a run;
+#  - retention: offsets the broker no longer holds end up in stream_gaps.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+lib_init "$@"
+sim=$bin/ecom-simulator
+stream=$bin/ecom-stream
+q() { psql -X -A -t -q -c "$1"; }
+stored() { q 'select (select count(*) from user_events) + (select count(*) from transactions) + (select count(*) from inventory_updates)'; }
+reset_tables() {
+    q 'truncate user_events, transactions, transaction_items, inventory_updates, dead_letter_events, stream_offsets, stream_gaps' >/dev/null
+}
+# wait_for_rows N: until at least N rows are stored (or 120 s)
+wait_for_rows() {
+    for _ in $(seq 1200); do (($(stored) >= $1)) && return 0; sleep 0.1; done
+    return 1
+}
+expect_exact() { # NAME SUMMARY_FILE
+    local want
+    want=$(json_get "$2" "sum(v['valid_unique'] for v in j['topics'].values())")
+    check "$1: every valid event stored exactly once" "$want" "$(stored)"
+    check "$1: offsets cover every message" "$(json_get "$2" 'j["delivered"]')" \
+        "$(q "select coalesce(sum(next_offset), 0) from stream_offsets where consumer_group = 'ecom-stream'")"
+}
+
+start_pg >/dev/null
+
+# --- kill -9 mid-run, restart
+start_broker --partitions 12
+expect_status "simulator: 200,000 events" 0 "$sim" --max-rate -n 200000 --seed 5 --duplicate 0.01 -P 0
+cp "$tmp/out" "$tmp/kill.json"
+"$stream" -p 0 -P 0 --flush-rows 2000 >"$tmp/s1.out" 2>"$tmp/s1.err" &
+pid=$!
+if wait_for_rows 60000; then ok "stream stored 60,000 rows before the kill"; else not_ok "stream too slow"; fi
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+partial=$(stored)
+check_range "rows stored at the kill" 60000 199999 "$partial"
+expect_status "restart after kill -9 exits 0 when idle" 0 "$stream" -p 0 -P 0 --exit-when-idle 3
+expect_exact "kill -9" "$tmp/kill.json"
+stop_broker
+reset_tables
+
+# --- two instances side by side
+start_broker --partitions 6
+"$stream" -p 0 -P 0 --exit-when-idle 8 >"$tmp/a.out" 2>"$tmp/a.err" &
+a=$!
+"$stream" -p 0 -P 0 --exit-when-idle 8 >"$tmp/b.out" 2>"$tmp/b.err" &
+b=$!
+sleep 2
+expect_status "simulator while two instances run" 0 "$sim" -m 100 -d 8 --seed 6 --duplicate 0.02 -P 0
+cp "$tmp/out" "$tmp/two.json"
+rc_a=0 rc_b=0
+wait "$a" || rc_a=$?
+wait "$b" || rc_b=$?
+check "instance A exits 0" 0 "$rc_a"
+check "instance B exits 0" 0 "$rc_b"
+grep -q 'assigned' "$tmp/a.err" && grep -q 'assigned' "$tmp/b.err" \
+    && ok "both instances were assigned partitions" || not_ok "an instance got no partitions"
+expect_exact "two instances" "$tmp/two.json"
+stop_broker
+reset_tables
+
+# --- PostgreSQL down for 10 s mid-run
+start_broker --partitions 3
+"$stream" -p 0 -P 1 --exit-when-idle 6 >"$tmp/pg.out" 2>"$tmp/pg.err" &
+pid=$!
+"$sim" -m 20 -d 25 --seed 8 -P 0 >"$tmp/pgdown.json" 2>"$tmp/pgdown.err" &
+sim_pid=$!
+sleep 6
+"$repo/scripts/pg-local.sh" stop >/dev/null
+sleep 10
+"$repo/scripts/pg-local.sh" start >/dev/null
+rc=0
+wait "$sim_pid" || rc=$?
+check "simulator during the outage exits 0" 0 "$rc"
+rc=0
+wait "$pid" || rc=$?
+check "stream survives the outage and exits 0" 0 "$rc"
+grep -q 'paused consumption' "$tmp/pg.err" && ok "partitions paused during the outage" || not_ok "no pause logged"
+grep -q 'postgres DOWN' "$tmp/pg.err" && ok "progress shows postgres DOWN" || not_ok "outage not in progress lines"
+expect_exact "PostgreSQL outage" "$tmp/pgdown.json"
+stop_broker
+reset_tables
+
+# --- retention: the broker drops what the stream never read
+start_broker --partitions 1 --topic user-events:1
+expect_status "simulator: 60,000 user events into one partition" 0 \
+    "$sim" --max-rate -n 60000 -t 0 -i 0 --seed 9 -P 0
+cp "$tmp/out" "$tmp/gap.json"
+expect_status "stream over a truncated partition exits 0" 0 "$stream" -p 0 -P 0 --exit-when-idle 3
+gaps=$(q "select count(*) from stream_gaps where kind = 'retention' and first_missing_offset = 0")
+check "the dropped range is recorded" 1 "$gaps"
+missing=$(q "select coalesce(sum(last_missing_offset - first_missing_offset + 1), 0) from stream_gaps")
+check "stored + recorded missing = produced" 60000 $(($(stored) + missing))
+grep -q 'no longer held by the broker' "$tmp/err" && ok "the gap is logged as an error" || not_ok "gap not logged"
+finish
