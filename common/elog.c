@@ -71,6 +71,12 @@ void elog_vwrite(elog_level_t level, const char *fmt, va_list ap)
     }
     if (len > (int)sizeof(line) - 2)
         len = (int)sizeof(line) - 2;
+    /* One event, one line: library messages (libpq's) carry newlines. */
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == ' '))
+        len--;
+    for (int i = 0; i < len; i++)
+        if (line[i] == '\n' || line[i] == '\t')
+            line[i] = ' ';
     line[len++] = '\n';
     /* One write per line keeps lines from different threads whole. */
     if (write(STDERR_FILENO, line, (size_t)len) < 0) {

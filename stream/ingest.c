@@ -192,9 +192,12 @@ static void rewind_to_stored(ingest_t *in)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* Pauses or resumes every assigned partition. Resuming restarts the
+ * --exit-when-idle clock: time spent paused is not idleness. */
 static void set_paused(ingest_t *in, int pause)
 {
     rd_kafka_topic_partition_list_t *list = NULL;
+    int count;
 
     if (in->paused == pause || rd_kafka_assignment(in->rk, &list) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return;
@@ -202,9 +205,12 @@ static void set_paused(ingest_t *in, int pause)
         rd_kafka_pause_partitions(in->rk, list);
     else
         rd_kafka_resume_partitions(in->rk, list);
+    count = list->cnt;
     rd_kafka_topic_partition_list_destroy(list);
     in->paused = pause;
-    LOG_INFO("%s consumption of %d partitions", pause ? "paused" : "resumed", list ? list->cnt : 0);
+    if (!pause)
+        in->last_message_us = ts_monotonic_us();
+    LOG_INFO("%s consumption of %d partitions", pause ? "paused" : "resumed", count);
 }
 
 static void commit_to_kafka(ingest_t *in, int async)
