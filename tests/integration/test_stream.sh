@@ -3,7 +3,7 @@
 # throwaway PostgreSQL, checked against the simulator's own summary:
 #  - fault-injected run: every valid unique event stored once, every injected
 #    fault dead-lettered, totals mismatches flagged, offsets recorded;
-#  - the metrics endpoint and /health;
+#  - the metrics endpoint (counts equal the simulator's), /health, SIGTERM;
 #  - re-running over the same data stores nothing twice;
 #  - a hostile corpus produced with kcat: each message dead-lettered with its
 #    own reason, valid messages around them stored, the daemon still running.
@@ -21,15 +21,39 @@ start_broker --partitions 4
 expect_status "simulator with faults" 0 "$sim" --max-rate -n 20000 --seed 11 --fault-rate 0.02 -P 0
 cp "$tmp/out" "$tmp/sim.json"
 port=$(free_port)
-"$stream" -p "$port" -P 1 --exit-when-idle 3 >"$tmp/stream.out" 2>"$tmp/stream.err" &
+"$stream" -p "$port" -P 1 >"$tmp/stream.out" 2>"$tmp/stream.err" &
 stream_pid=$!
-# while it runs: metrics and health
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
 health=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" || true)
 check "health is 200 while PostgreSQL and Kafka are up" 200 "$health"
+# wait until every message is committed, then read the metrics
+delivered=$(json_get "$tmp/sim.json" 'j["delivered"]')
+for _ in $(seq 600); do
+    done_count=$(q "select coalesce(sum(next_offset), 0) from stream_offsets where consumer_group = 'ecom-stream'")
+    ((done_count >= delivered)) && break
+    sleep 0.1
+done
+sleep 1.5 # one lag refresh
+curl -fs "http://127.0.0.1:$port/metrics" >"$tmp/metrics" && ok "metrics endpoint answers" || not_ok "metrics endpoint"
+metric() { awk -v m="$1" '$1 == m { print $2 }' "$tmp/metrics"; }
+for t in user-events transactions inventory-updates; do
+    check "metrics: $t consumed" "$(json_get "$tmp/sim.json" "j['topics']['$t']['delivered']")" \
+        "$(metric "ecom_stream_messages_consumed_total{topic=\"$t\"}")"
+    check "metrics: $t dead-lettered" \
+        "$(json_get "$tmp/sim.json" "j['topics']['$t']['malformed'] + j['topics']['$t']['missing_field']")" \
+        "$(metric "ecom_stream_messages_dead_lettered_total{topic=\"$t\"}")"
+    check "metrics: $t duplicates" "$(json_get "$tmp/sim.json" "j['topics']['$t']['duplicate']")" \
+        "$(metric "ecom_stream_messages_duplicate_total{topic=\"$t\"}")"
+done
+check "metrics: no lag left" 0 "$(awk '/^ecom_stream_consumer_lag_messages/ { s += $2 } END { print s + 0 }' "$tmp/metrics")"
+grep -q '^process_resident_memory_bytes [1-9]' "$tmp/metrics" && ok "metrics: RSS reported" || not_ok "metrics: RSS missing"
+grep -q '^ecom_stream_commit_latency_seconds_count [1-9]' "$tmp/metrics" && ok "metrics: latency histogram" || not_ok "metrics: latency histogram"
+grep -q '^ecom_stream_flush_duration_seconds_count [1-9]' "$tmp/metrics" && ok "metrics: flush histogram" || not_ok "metrics: flush histogram"
+kill -TERM "$stream_pid"
 rc=0
 wait "$stream_pid" || rc=$?
-check "stream exits 0 when idle" 0 "$rc"
+check "SIGTERM: stream exits 0" 0 "$rc"
+grep -q 'stopped by signal 15' "$tmp/stream.err" && ok "SIGTERM logged" || not_ok "SIGTERM not logged"
 sj() { json_get "$tmp/sim.json" "$1"; }
 check "user_events = valid unique user events" "$(sj "j['topics']['user-events']['valid_unique']")" "$(q 'select count(*) from user_events')"
 check "transactions = valid unique transactions" "$(sj "j['topics']['transactions']['valid_unique']")" "$(q 'select count(*) from transactions')"

@@ -68,14 +68,20 @@ reset_tables
 
 # --- PostgreSQL down for 10 s mid-run
 start_broker --partitions 3
-"$stream" -p 0 -P 1 --exit-when-idle 6 >"$tmp/pg.out" 2>"$tmp/pg.err" &
+hport=$(free_port)
+"$stream" -p "$hport" -P 1 --exit-when-idle 6 >"$tmp/pg.out" 2>"$tmp/pg.err" &
 pid=$!
+health() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hport/health" || true; }
 "$sim" -m 20 -d 25 --seed 8 -P 0 >"$tmp/pgdown.json" 2>"$tmp/pgdown.err" &
 sim_pid=$!
 sleep 6
 "$repo/scripts/pg-local.sh" stop >/dev/null
-sleep 10
+sleep 3
+check "health is 503 while PostgreSQL is down" 503 "$(health)"
+sleep 7
 "$repo/scripts/pg-local.sh" start >/dev/null
+sleep 6
+check "health is 200 again once PostgreSQL is back" 200 "$(health)"
 rc=0
 wait "$sim_pid" || rc=$?
 check "simulator during the outage exits 0" 0 "$rc"
