@@ -203,15 +203,7 @@ static void parse_args(int argc, char **argv)
         case 't':
             add_topic_arg(optarg);
             break;
-        case 'X':
-            if (kafka_xopts_is_list(optarg)) {
-                rd_kafka_conf_properties_show(stdout);
-                exit(0);
-            }
-            if (kafka_xopts_add(&conf.x, optarg) != 0)
-                config_usage_error("invalid value \"%s\" for option -X/--property (expected KEY=VALUE)",
-                                   optarg);
-            break;
+        case 'X': kafka_xopts_flag(&conf.x, optarg, "-X/--property"); break;
         case 'P':
             conf.progress_s = (int)config_flag_int64(optarg, 0, 86400, "-P/--progress");
             break;
@@ -221,12 +213,8 @@ static void parse_args(int argc, char **argv)
         case 'V':
             version();
             exit(0);
-        case ':':
-            config_usage_error("option %s requires an argument", argv[optind - 1]);
         default:
-            if (optopt != 0)
-                config_usage_error("invalid option -- '%c'", optopt);
-            config_usage_error("unrecognized option \"%s\"", argv[optind - 1]);
+            config_getopt_error(c, argv);
         }
     }
     if (optind < argc)

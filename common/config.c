@@ -3,9 +3,11 @@
  * Owns only the program name buffer.
  */
 #include "config.h"
+#include "elog.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -198,4 +200,24 @@ double config_flag_double(const char *text, double min, double max,
         config_usage_error("invalid value \"%s\" for option %s (expected a number from %g to %g)",
                            text, opt, min, max);
     return v;
+}
+
+void config_start(const char *name)
+{
+    char errbuf[512];
+
+    config_set_progname(name);
+    elog_init(name);
+    if (config_load_env_file(NULL, errbuf, sizeof(errbuf)) < 0)
+        config_usage_error("%s", errbuf);
+    elog_init(name);
+}
+
+void config_getopt_error(int c, char **argv)
+{
+    if (c == ':')
+        config_usage_error("option %s requires a value", argv[optind - 1]);
+    if (optopt != 0) /* a short option, possibly inside a group like -xq */
+        config_usage_error("invalid option \"-%c\"", optopt);
+    config_usage_error("invalid option \"%s\"", argv[optind - 1]);
 }

@@ -48,6 +48,15 @@ void config_usage_error(const char *fmt, ...)
 void config_set_progname(const char *name);
 const char *config_progname(void);
 
+/* Start-up every daemon shares: sets the program name for usage errors and
+ * logs, loads .env (a malformed file is a usage error, exit 2) and reads
+ * LOG_LEVEL, which may come from .env. */
+void config_start(const char *progname);
+
+/* Reports a getopt_long() failure (c is ':' for a missing value, anything
+ * else for an unknown option) as a usage error; opterr must be 0. */
+void config_getopt_error(int c, char **argv) __attribute__((noreturn));
+
 /* Environment lookups: the value, or def when unset or empty. */
 const char *config_env_str(const char *name, const char *def);
 

@@ -3,6 +3,7 @@
  * (see kafka.h). Owns the process-wide "fatal error seen" flag.
  */
 #include "kafka.h"
+#include "config.h"
 #include "elog.h"
 #include "term.h"
 
@@ -37,6 +38,16 @@ int kafka_xopts_add(kafka_xopts_t *x, const char *pair)
     }
     x->count++;
     return 0;
+}
+
+void kafka_xopts_flag(kafka_xopts_t *x, const char *arg, const char *opt)
+{
+    if (kafka_xopts_is_list(arg)) {
+        rd_kafka_conf_properties_show(stdout);
+        exit(0);
+    }
+    if (kafka_xopts_add(x, arg) != 0)
+        config_usage_error("invalid value \"%s\" for option %s (expected KEY=VALUE)", arg, opt);
 }
 
 const char *kafka_xopts_get(const kafka_xopts_t *x, const char *key)

@@ -30,6 +30,10 @@ typedef struct {
  * kafka_xopts_is_list(). */
 int kafka_xopts_add(kafka_xopts_t *x, const char *pair);
 int kafka_xopts_is_list(const char *arg);
+/* Handles one -X argument as kcat does: "list" prints librdkafka's
+ * properties and exits 0; a pair without '=' is a usage error (exit 2)
+ * naming opt (e.g. "-X"). */
+void kafka_xopts_flag(kafka_xopts_t *x, const char *arg, const char *opt);
 /* The value of key if it was given with -X, else NULL. */
 const char *kafka_xopts_get(const kafka_xopts_t *x, const char *key);
 void kafka_xopts_free(kafka_xopts_t *x);

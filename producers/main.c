@@ -182,14 +182,7 @@ static void parse_args(int argc, char **argv, int *dump_catalog)
     while ((c = getopt_long(argc, argv, ":b:X:u:t:i:m:d:n:s:P:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': conf.brokers = optarg; break;
-        case 'X':
-            if (kafka_xopts_is_list(optarg)) {
-                rd_kafka_conf_properties_show(stdout);
-                exit(0);
-            }
-            if (kafka_xopts_add(&conf.xopts, optarg) != 0)
-                config_usage_error("invalid value \"%s\" for option -X (expected KEY=VALUE)", optarg);
-            break;
+        case 'X': kafka_xopts_flag(&conf.xopts, optarg, "-X"); break;
         case 'u': conf.user_rate = config_flag_double(optarg, 0, 1e7, "-u/--user-rate"); break;
         case 't': conf.transaction_rate = config_flag_double(optarg, 0, 1e8, "-t/--transaction-rate"); break;
         case 'i': conf.inventory_rate = config_flag_double(optarg, 0, 1e8, "-i/--inventory-rate"); break;
@@ -218,8 +211,7 @@ static void parse_args(int argc, char **argv, int *dump_catalog)
         case OPT_DUMP_CATALOG: *dump_catalog = 1; break;
         case 'V': version(); exit(0);
         case 'h': usage(); exit(0);
-        case ':': config_usage_error("option %s requires a value", argv[optind - 1]);
-        default: config_usage_error("invalid option \"%s\"", argv[optind - 1]);
+        default: config_getopt_error(c, argv);
         }
     }
     if (optind < argc)
@@ -381,11 +373,7 @@ int main(int argc, char **argv)
     int nthreads;
     int64_t start_us, next_progress_us, last_progress_us;
 
-    config_set_progname(PROGNAME);
-    elog_init(PROGNAME);
-    if (config_load_env_file(NULL, errbuf, sizeof(errbuf)) < 0)
-        config_usage_error("%s", errbuf);
-    elog_init(PROGNAME); /* LOG_LEVEL may come from .env */
+    config_start(PROGNAME);
     parse_args(argc, argv, &dump_catalog);
     if (dump_catalog) {
         catalog_dump_csv(stdout);

@@ -129,14 +129,7 @@ static void parse_args(int argc, char **argv)
             conf.group = optarg;
             break;
         case 'd': conf.conninfo = optarg; break;
-        case 'X':
-            if (kafka_xopts_is_list(optarg)) {
-                rd_kafka_conf_properties_show(stdout);
-                exit(0);
-            }
-            if (kafka_xopts_add(&conf.xopts, optarg) != 0)
-                config_usage_error("invalid value \"%s\" for option -X (expected KEY=VALUE)", optarg);
-            break;
+        case 'X': kafka_xopts_flag(&conf.xopts, optarg, "-X"); break;
         case OPT_FLUSH_ROWS: conf.flush_rows = config_flag_int64(optarg, 1, 10000000, "--flush-rows"); break;
         case OPT_FLUSH_BYTES: conf.flush_bytes = config_flag_int64(optarg, 1024, 1LL << 32, "--flush-bytes"); break;
         case OPT_FLUSH_MS: conf.flush_ms = config_flag_int64(optarg, 1, 600000, "--flush-ms"); break;
@@ -151,8 +144,7 @@ static void parse_args(int argc, char **argv)
             break;
         case 'V': version(); exit(0);
         case 'h': usage(); exit(0);
-        case ':': config_usage_error("option %s requires a value", argv[optind - 1]);
-        default: config_usage_error("invalid option \"%s\"", argv[optind - 1]);
+        default: config_getopt_error(c, argv);
         }
     }
     if (optind < argc)
@@ -168,11 +160,7 @@ int main(int argc, char **argv)
     ingest_conf_t iconf;
     int rc = 1;
 
-    config_set_progname(PROGNAME);
-    elog_init(PROGNAME);
-    if (config_load_env_file(NULL, errbuf, sizeof(errbuf)) < 0)
-        config_usage_error("%s", errbuf);
-    elog_init(PROGNAME);
+    config_start(PROGNAME);
     parse_args(argc, argv);
     term_install();
 

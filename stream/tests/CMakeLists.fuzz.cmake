@@ -26,14 +26,13 @@ add_test(NAME stream_fuzz_corpus
   COMMAND stream_fuzz_replay ${ECOM_FUZZ_CORPUS})
 set_tests_properties(stream_fuzz_corpus PROPERTIES LABELS unit TIMEOUT 120)
 
-find_program(VALGRIND_EXECUTABLE valgrind)
 if(VALGRIND_EXECUTABLE AND NOT ECOM_SANITIZE)
   add_test(NAME valgrind_stream_fuzz_corpus
     COMMAND ${VALGRIND_EXECUTABLE} --error-exitcode=99 --leak-check=full
             --errors-for-leak-kinds=definite,indirect --track-origins=yes
             --quiet $<TARGET_FILE:stream_fuzz_replay> ${ECOM_FUZZ_CORPUS})
   set_tests_properties(valgrind_stream_fuzz_corpus PROPERTIES
-    LABELS valgrind TIMEOUT 600)
+    LABELS valgrind TIMEOUT 300)
 endif()
 
 if(ECOM_FUZZ)

@@ -10,7 +10,7 @@
 lib_init() {
     repo=${ECOM_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
     bin=${1:-$repo/build/bin}
-    bin=$(cd "$bin" && pwd)
+    bin=$(cd "$bin" 2>/dev/null && pwd || printf '%s' "$bin")
     passed=0
     failed=0
     tmp=$(mktemp -d)
@@ -126,6 +126,11 @@ start_pg() {
     export PGHOST=localhost PGDATABASE=ecommerce PGUSER=ecom PGPASSWORD=ecom_test
     pg_started=1
     "$repo/scripts/pg-local.sh" start
+}
+
+# sql QUERY: one query against the throwaway PostgreSQL, unaligned, no headers.
+sql() {
+    psql -X -A -t -q -c "$1"
 }
 
 # consume_all TOPICS...: every message of the topics, as topic<TAB>key<TAB>value.

@@ -52,7 +52,7 @@ command -v kcat >/dev/null || fail "kcat is not installed"
 bad_flags=(
     '--partitions 0|invalid value "0" for option -p/--partitions'
     '--partitions abc|invalid value "abc" for option -p/--partitions'
-    '--bogus|unrecognized option "--bogus"'
+    '--bogus|invalid option "--bogus"'
     '-b 0|invalid value "0" for option -b/--brokers'
     '--listen nonsense|invalid value "nonsense" for option -l/--listen'
     '--listen localhost:70000|invalid value "localhost:70000" for option -l/--listen'
@@ -61,7 +61,7 @@ bad_flags=(
     '-X nokey|invalid value "nokey" for option -X/--property'
     '-X no.such.property=1|No such configuration property'
     '-P -1|invalid value "-1" for option -P/--progress'
-    '--partitions|option --partitions requires an argument'
+    '--partitions|option --partitions requires a value'
     'extra|too many command-line arguments'
 )
 for row in "${bad_flags[@]}"; do

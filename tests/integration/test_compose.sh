@@ -8,37 +8,18 @@
 # Reads the resolved "docker-compose config" output with python3-yaml when
 # /usr/bin/python3 has it, else with awk and grep.
 #
-# Usage: tests/integration/test_compose.sh [REPO_ROOT]
+# Usage: tests/integration/test_compose.sh [BIN_DIR] (the repo: $ECOM_REPO or ../..)
 # Exit status 0 when every check passed, 1 otherwise, 77 (skip) when
 # docker-compose is not installed.
 set -euo pipefail
 
-repo=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+. "$(dirname "$0")/lib.sh"
+lib_init "$@"
 compose_file=$repo/docker-compose.yml
 env_file=$repo/.env
 services=(zookeeper kafka kafka-ui spark-master spark-worker postgres simulator)
 one_shot=(kafka-init)
 host_ports=(2181 9092 8080 8082 5433)
-passed=0
-failed=0
-
-tmp=$(mktemp -d)
-trap 'rm -rf -- "$tmp"' EXIT
-
-ok() {
-    passed=$((passed + 1))
-    printf 'ok - %s\n' "$1"
-}
-
-not_ok() {
-    failed=$((failed + 1))
-    printf 'not ok - %s\n' "$1"
-}
-
-finish() {
-    echo "test_compose: $passed passed, $failed failed"
-    ((failed == 0))
-}
 
 if ! command -v docker-compose >/dev/null; then
     echo "skip - docker-compose is not installed (apt-get install docker-compose)"

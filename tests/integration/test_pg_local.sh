@@ -6,72 +6,16 @@
 # independently, reapplies init.sql through a stop and start, and always stops
 # the server and removes the temp dir on exit.
 #
-# Usage: tests/integration/test_pg_local.sh [REPO_ROOT]
+# Usage: tests/integration/test_pg_local.sh [BIN_DIR] (the repo: $ECOM_REPO or ../..)
 # Exit status 0 when every check passed, 1 otherwise.
 set -euo pipefail
 
-repo=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+. "$(dirname "$0")/lib.sh"
+lib_init "$@"
 pg_local=$repo/scripts/pg-local.sh
-passed=0
-failed=0
-
-tmp=$(mktemp -d)
-# As root the server runs as "postgres", which must be able to enter the dir.
-chmod 755 "$tmp"
 export ECOM_PGDATA=$tmp/pg
 export ECOM_PG_QUIET=1
-
-cleanup() {
-    "$pg_local" stop >/dev/null 2>&1 || true
-    rm -rf -- "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() {
-    passed=$((passed + 1))
-    printf 'ok - %s\n' "$1"
-}
-
-not_ok() {
-    failed=$((failed + 1))
-    printf 'not ok - %s\n' "$1"
-}
-
-# check NAME EXPECTED ACTUAL
-check() {
-    if [[ $2 == "$3" ]]; then
-        ok "$1"
-    else
-        not_ok "$1: expected \"$2\", got \"$3\""
-    fi
-}
-
-# expect_status NAME CODE CMD...: runs CMD and checks its exit status.
-expect_status() {
-    local name=$1 want=$2 rc=0
-    shift 2
-    "$@" >"$tmp/out" 2>&1 || rc=$?
-    if [[ $rc == "$want" ]]; then
-        ok "$name"
-    else
-        not_ok "$name: exit status $rc, expected $want"
-        sed 's/^/    /' "$tmp/out"
-    fi
-}
-
-# free_port: a port in 55433..60432 that nothing on localhost listens on.
-free_port() {
-    local p tries
-    for ((tries = 0; tries < 50; tries++)); do
-        p=$((55433 + RANDOM % 5000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            printf '%s\n' "$p"
-            return 0
-        fi
-    done
-    return 1
-}
+pg_started=1 # lib_cleanup stops the server
 
 query() {
     "$pg_local" psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1" 2>&1
@@ -136,5 +80,4 @@ expect_status "second stop is harmless" 0 "$pg_local" stop
 expect_status "status after stop exits 3" 3 "$pg_local" status
 expect_status "psql against a stopped server fails" 1 "$pg_local" psql -c "select 1"
 
-echo "test_pg_local: $passed passed, $failed failed"
-((failed == 0))
+finish

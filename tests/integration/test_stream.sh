@@ -12,7 +12,6 @@ set -euo pipefail
 lib_init "$@"
 sim=$bin/ecom-simulator
 stream=$bin/ecom-stream
-q() { psql -X -A -t -q -c "$1"; }
 
 start_pg >/dev/null
 start_broker --partitions 4
@@ -29,7 +28,7 @@ check "health is 200 while PostgreSQL and Kafka are up" 200 "$health"
 # wait until every message is committed, then read the metrics
 delivered=$(json_get "$tmp/sim.json" 'j["delivered"]')
 for _ in $(seq 600); do
-    done_count=$(q "select coalesce(sum(next_offset), 0) from stream_offsets where consumer_group = 'ecom-stream'")
+    done_count=$(sql "select coalesce(sum(next_offset), 0) from stream_offsets where consumer_group = 'ecom-stream'")
     ((done_count >= delivered)) && break
     sleep 0.1
 done
@@ -55,33 +54,33 @@ wait "$stream_pid" || rc=$?
 check "SIGTERM: stream exits 0" 0 "$rc"
 grep -q 'stopped by signal 15' "$tmp/stream.err" && ok "SIGTERM logged" || not_ok "SIGTERM not logged"
 sj() { json_get "$tmp/sim.json" "$1"; }
-check "user_events = valid unique user events" "$(sj "j['topics']['user-events']['valid_unique']")" "$(q 'select count(*) from user_events')"
-check "transactions = valid unique transactions" "$(sj "j['topics']['transactions']['valid_unique']")" "$(q 'select count(*) from transactions')"
-check "inventory_updates = valid unique updates" "$(sj "j['topics']['inventory-updates']['valid_unique']")" "$(q 'select count(*) from inventory_updates')"
+check "user_events = valid unique user events" "$(sj "j['topics']['user-events']['valid_unique']")" "$(sql 'select count(*) from user_events')"
+check "transactions = valid unique transactions" "$(sj "j['topics']['transactions']['valid_unique']")" "$(sql 'select count(*) from transactions')"
+check "inventory_updates = valid unique updates" "$(sj "j['topics']['inventory-updates']['valid_unique']")" "$(sql 'select count(*) from inventory_updates')"
 for t in user-events transactions inventory-updates; do
     check "$t: dead letters = injected malformed + missing fields" \
         "$(sj "j['topics']['$t']['malformed'] + j['topics']['$t']['missing_field']")" \
-        "$(q "select count(*) from dead_letter_events where topic = '$t'")"
+        "$(sql "select count(*) from dead_letter_events where topic = '$t'")"
 done
-check "every dead letter has a reason" 0 "$(q "select count(*) from dead_letter_events where reason = ''")"
-check "totals all match (none injected)" 0 "$(q 'select count(*) from transactions where not totals_match')"
+check "every dead letter has a reason" 0 "$(sql "select count(*) from dead_letter_events where reason = ''")"
+check "totals all match (none injected)" 0 "$(sql 'select count(*) from transactions where not totals_match')"
 check "items belong to stored transactions" 0 \
-    "$(q 'select count(*) from transaction_items i left join transactions t using (transaction_id, event_time) where t.transaction_id is null')"
+    "$(sql 'select count(*) from transaction_items i left join transactions t using (transaction_id, event_time) where t.transaction_id is null')"
 check "item counts agree" 0 \
-    "$(q 'select count(*) from transactions t where item_count <> (select count(*) from transaction_items i where i.transaction_id = t.transaction_id)')"
-check "offsets cover every message" "$(sj 'j["delivered"]')" "$(q "select sum(next_offset) from stream_offsets where consumer_group = 'ecom-stream'")"
+    "$(sql 'select count(*) from transactions t where item_count <> (select count(*) from transaction_items i where i.transaction_id = t.transaction_id)')"
+check "offsets cover every message" "$(sj 'j["delivered"]')" "$(sql "select sum(next_offset) from stream_offsets where consumer_group = 'ecom-stream'")"
 grep -q 'progress: ' "$tmp/stream.err" && ok "progress lines printed" || not_ok "no progress lines"
 
 # --- a second run over the same data stores nothing new (offsets resume)
-before=$(q 'select count(*) from user_events')
+before=$(sql 'select count(*) from user_events')
 expect_status "second run exits 0" 0 "$stream" -p 0 -P 0 --exit-when-idle 2
-check "second run stores nothing twice" "$before" "$(q 'select count(*) from user_events')"
+check "second run stores nothing twice" "$before" "$(sql 'select count(*) from user_events')"
 # --- a new consumer group re-reads everything; ids dedup the raw tables
 expect_status "new group over the same data" 0 "$stream" -p 0 -P 0 -g replay --exit-when-idle 3
-check "replay group: user_events unchanged" "$before" "$(q 'select count(*) from user_events')"
+check "replay group: user_events unchanged" "$before" "$(sql 'select count(*) from user_events')"
 
 # --- hostile corpus between valid messages
-good=$(q "select count(*) from user_events")
+good=$(sql "select count(*) from user_events")
 hostile=$tmp/hostile
 {
     printf 'U0001\t{"event_id":"0b8f5e0e-4a47-4c1e-9d7e-6f3c1b2a9d10","user_id":"U0001","event_type":"search","timestamp":"2025-06-01T10:00:00Z","search_query":"good one","session_id":"s1"}\n'
@@ -105,13 +104,13 @@ printf 'U0001\t{"transaction_id":"5f0c6a52-3a43-4b7a-8f4e-2c1d0e9b8a71","user_id
     | kcat -P -b "$bootstrap" -t transactions -K '\t'
 printf 'P001\t{"event_id":"9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d","event_type":"inventory_update","product_id":"P001","product_name":"x","stock_change":1,"current_stock":"lots","warehouse_location":"NYC","timestamp":"2025-06-01T10:00:00Z"}\n' \
     | kcat -P -b "$bootstrap" -t inventory-updates -K '\t'
-dl_before=$(q 'select count(*) from dead_letter_events')
+dl_before=$(sql 'select count(*) from dead_letter_events')
 expect_status "stream over the hostile corpus exits 0" 0 "$stream" -p 0 -P 0 --exit-when-idle 3
-check "valid messages around the hostile ones stored" $((good + 2)) "$(q 'select count(*) from user_events')"
-new_dl=$(($(q 'select count(*) from dead_letter_events') - dl_before))
+check "valid messages around the hostile ones stored" $((good + 2)) "$(sql 'select count(*) from user_events')"
+new_dl=$(($(sql 'select count(*) from dead_letter_events') - dl_before))
 check "every hostile message dead-lettered" 12 "$new_dl"
-check "hostile reasons are distinct" 12 "$(q "select count(distinct reason) from (select reason from dead_letter_events order by id desc limit 12) d")"
-check "invalid UTF-8 stored escaped" 1 "$(q "select count(*) from dead_letter_events where payload_encoding = 'escape' and strpos(payload, '\\xff\\xfe') > 0")"
-check "null value recorded as null" 1 "$(q "select count(*) from dead_letter_events where payload_encoding = 'null' and kafka_key = 'U0010'")"
-check "2 MB message kept whole in the dead letters" 1 "$(q "select count(*) from dead_letter_events where kafka_key = 'U0012' and length(payload) > 2000000")"
+check "hostile reasons are distinct" 12 "$(sql "select count(distinct reason) from (select reason from dead_letter_events order by id desc limit 12) d")"
+check "invalid UTF-8 stored escaped" 1 "$(sql "select count(*) from dead_letter_events where payload_encoding = 'escape' and strpos(payload, '\\xff\\xfe') > 0")"
+check "null value recorded as null" 1 "$(sql "select count(*) from dead_letter_events where payload_encoding = 'null' and kafka_key = 'U0010'")"
+check "2 MB message kept whole in the dead letters" 1 "$(sql "select count(*) from dead_letter_events where kafka_key = 'U0012' and length(payload) > 2000000")"
 finish

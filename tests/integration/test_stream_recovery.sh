@@ -10,10 +10,9 @@ set -euo pipefail
 lib_init "$@"
 sim=$bin/ecom-simulator
 stream=$bin/ecom-stream
-q() { psql -X -A -t -q -c "$1"; }
-stored() { q 'select (select count(*) from user_events) + (select count(*) from transactions) + (select count(*) from inventory_updates)'; }
+stored() { sql 'select (select count(*) from user_events) + (select count(*) from transactions) + (select count(*) from inventory_updates)'; }
 reset_tables() {
-    q 'truncate user_events, transactions, transaction_items, inventory_updates, dead_letter_events, stream_offsets, stream_gaps' >/dev/null
+    sql 'truncate user_events, transactions, transaction_items, inventory_updates, dead_letter_events, stream_offsets, stream_gaps' >/dev/null
 }
 # wait_for_rows N: until at least N rows are stored (or 120 s)
 wait_for_rows() {
@@ -25,7 +24,7 @@ expect_exact() { # NAME SUMMARY_FILE
     want=$(json_get "$2" "sum(v['valid_unique'] for v in j['topics'].values())")
     check "$1: every valid event stored exactly once" "$want" "$(stored)"
     check "$1: offsets cover every message" "$(json_get "$2" 'j["delivered"]')" \
-        "$(q "select coalesce(sum(next_offset), 0) from stream_offsets where consumer_group = 'ecom-stream'")"
+        "$(sql "select coalesce(sum(next_offset), 0) from stream_offsets where consumer_group = 'ecom-stream'")"
 }
 
 start_pg >/dev/null
@@ -100,9 +99,9 @@ expect_status "simulator: 60,000 user events into one partition" 0 \
     "$sim" --max-rate -n 60000 -t 0 -i 0 --seed 9 -P 0
 cp "$tmp/out" "$tmp/gap.json"
 expect_status "stream over a truncated partition exits 0" 0 "$stream" -p 0 -P 0 --exit-when-idle 3
-gaps=$(q "select count(*) from stream_gaps where kind = 'retention' and first_missing_offset = 0")
+gaps=$(sql "select count(*) from stream_gaps where kind = 'retention' and first_missing_offset = 0")
 check "the dropped range is recorded" 1 "$gaps"
-missing=$(q "select coalesce(sum(last_missing_offset - first_missing_offset + 1), 0) from stream_gaps")
+missing=$(sql "select coalesce(sum(last_missing_offset - first_missing_offset + 1), 0) from stream_gaps")
 check "stored + recorded missing = produced" 60000 $(($(stored) + missing))
 grep -q 'no longer held by the broker' "$tmp/err" && ok "the gap is logged as an error" || not_ok "gap not logged"
 finish
