@@ -86,6 +86,17 @@ int mockc_broker_count(const mockc_t *mc) { return mc->broker_cnt; }
 
 void mockc_poll(mockc_t *mc) { rd_kafka_poll(mc->rk, 0); }
 
+void mockc_set_brokers_up(mockc_t *mc, int up)
+{
+    for (int id = 1; id <= mc->broker_cnt; id++) {
+        rd_kafka_resp_err_t err = up ? rd_kafka_mock_broker_set_up(mc->mcluster, id)
+                                     : rd_kafka_mock_broker_set_down(mc->mcluster, id);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            LOG_ERROR("could not set mock broker %d %s: %s", id, up ? "up" : "down",
+                      rd_kafka_err2str(err));
+    }
+}
+
 void mockc_destroy(mockc_t *mc)
 {
     if (mc == NULL)

@@ -35,6 +35,11 @@ int mockc_topic_create(mockc_t *mc, const char *topic, int partition_cnt,
 const char *mockc_bootstraps(const mockc_t *mc);
 int mockc_broker_count(const mockc_t *mc);
 
+/* Takes every mock broker down (closing client connections and refusing new
+ * ones, as if Kafka were unreachable) or brings them back up; the data and
+ * groups are kept. */
+void mockc_set_brokers_up(mockc_t *mc, int up);
+
 /* Serves the hosting handle's error callbacks; call from the run loop. */
 void mockc_poll(mockc_t *mc);
 

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,10 @@ static void usage(void)
            "  KAFKA_BOOTSTRAP_SERVERS  its first entry is the default --listen\n"
            "  TOPIC_PARTITIONS         default --partitions\n"
            "  LOG_LEVEL                error, warn, info (default) or debug\n");
+    printf("\nOutages for testing: SIGUSR1 takes every mock broker down (connections\n"
+           "closed, new ones refused, data kept), SIGUSR2 brings them back. A restarted\n"
+           "ecom-broker is a new, empty cluster with another cluster id: restart its\n"
+           "clients too.\n");
     printf("\nExit status: 0 after SIGINT/SIGTERM, 1 on a runtime failure (e.g. the\n"
            "listen port is in use), 2 on a usage error.\n");
 }
@@ -263,6 +268,38 @@ static void progress_report(const fwd_stats_t *now, const fwd_stats_t *prev,
              now->connect_failed);
 }
 
+/* SIGUSR1 takes the brokers down, SIGUSR2 brings them back (for outage
+ * tests); the handler only records the request. */
+static volatile sig_atomic_t outage_request; /* 0 none, 1 down, 2 up */
+
+static void on_outage_signal(int sig)
+{
+    outage_request = sig == SIGUSR1 ? 1 : 2;
+}
+
+static void install_outage_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_outage_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+}
+
+static void apply_outage_request(mockc_t *mc)
+{
+    int request = outage_request;
+
+    if (request == 0)
+        return;
+    outage_request = 0;
+    mockc_set_brokers_up(mc, request == 2);
+    LOG_WARN("%s", request == 1 ? "outage: brokers are down (SIGUSR2 brings them back)"
+                                : "outage over: brokers are up");
+}
+
 /* Relays until SIGINT/SIGTERM. Returns the exit status. */
 static int run(fwd_t *fwd, mockc_t *mc)
 {
@@ -279,6 +316,7 @@ static int run(fwd_t *fwd, mockc_t *mc)
             break;
         }
         mockc_poll(mc);
+        apply_outage_request(mc);
         if (kafka_fatal_seen()) {
             status = 1;
             break;
@@ -337,6 +375,7 @@ int main(int argc, char **argv)
         config_usage_error("%s", errbuf);
 
     term_install();
+    install_outage_signals();
     mc = mockc_new(kconf, conf.brokers, errbuf, sizeof(errbuf));
     kconf = NULL; /* mockc_new() took it */
     if (mc == NULL) {

@@ -221,9 +221,11 @@ CREATE TABLE IF NOT EXISTS transactions_default PARTITION OF transactions DEFAUL
 CREATE TABLE IF NOT EXISTS transaction_items_default PARTITION OF transaction_items DEFAULT;
 CREATE TABLE IF NOT EXISTS inventory_updates_default PARTITION OF inventory_updates DEFAULT;
 
--- Messages that failed validation, verbatim. payload_encoding says how
--- payload holds the bytes: 'utf8' as is, 'escape' for non-UTF-8 bytes as
--- PostgreSQL bytea escape text, 'null' for a message without a value. No
+-- Messages that failed validation, verbatim. payload_encoding (and
+-- kafka_key_encoding for kafka_key) says how the bytes are held: 'utf8' as
+-- they are; 'escape' when they are not valid UTF-8 or hold a NUL byte:
+-- printable ASCII as is, backslash doubled, every other byte as \xNN; 'null'
+-- for a message without a value (or key). No
 -- unique key: the offset fence of stream_offsets already writes each
 -- message at most once.
 CREATE TABLE IF NOT EXISTS dead_letter_events (
@@ -233,6 +235,7 @@ CREATE TABLE IF NOT EXISTS dead_letter_events (
     kafka_partition  integer,
     kafka_offset     bigint,
     kafka_key        text,
+    kafka_key_encoding text NOT NULL CHECK (kafka_key_encoding IN ('utf8', 'escape', 'null')),
     payload          text,
     payload_encoding text NOT NULL CHECK (payload_encoding IN ('utf8', 'escape', 'null')),
     reason           text NOT NULL,

@@ -42,7 +42,7 @@ typedef enum {
     "warehouse_location, event_time, kafka_partition, kafka_offset"
 #define BATCH_COLS_DEAD_LETTERS                                                \
     "consumer_group, topic, kafka_partition, kafka_offset, kafka_key, "        \
-    "payload, payload_encoding, reason"
+    "kafka_key_encoding, payload, payload_encoding, reason"
 #define BATCH_COLS_GAPS                                                        \
     "consumer_group, topic, kafka_partition, first_missing_offset, "           \
     "last_missing_offset, kind"

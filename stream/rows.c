@@ -77,47 +77,46 @@ static char *escape_bytes(const unsigned char *s, size_t len, size_t *out_len)
     return out;
 }
 
+/* Appends raw bytes and then how they are stored: "utf8" as they are,
+ * "escape" (not UTF-8, or holding NUL: escape_bytes()), or "null" (\N).
+ * Returns -1 when out of memory. */
+static int add_bytes(batch_buf_t *buf, const void *bytes, size_t len)
+{
+    char *escaped;
+    size_t escaped_len = 0;
+
+    if (bytes == NULL) {
+        batch_field(buf, 0, NULL);
+        batch_field(buf, 0, "null");
+        return 0;
+    }
+    if (rows_is_text(bytes, len)) {
+        batch_field_len(buf, 0, bytes, len);
+        batch_field(buf, 0, "utf8");
+        return 0;
+    }
+    escaped = escape_bytes(bytes, len, &escaped_len);
+    if (escaped == NULL)
+        return -1;
+    batch_field_len(buf, 0, escaped, escaped_len);
+    batch_field(buf, 0, "escape");
+    free(escaped);
+    return 0;
+}
+
 static int add_dead_letter(batch_t *b, const rows_conf_t *conf, const rows_msg_t *m,
                            const char *reason)
 {
     batch_buf_t *buf = &b->tables[BATCH_DEAD_LETTERS];
-    const char *encoding = "utf8";
-    char *escaped = NULL, *key_escaped = NULL;
-    size_t escaped_len = 0, key_len = 0;
 
     batch_field(buf, 1, conf->group);
     batch_field(buf, 0, m->topic);
     batch_field_int(buf, 0, m->partition);
     batch_field_int(buf, 0, m->offset);
-    if (m->key == NULL) {
-        batch_field(buf, 0, NULL);
-    } else if (rows_is_text(m->key, m->key_len)) {
-        batch_field_len(buf, 0, m->key, m->key_len);
-    } else {
-        key_escaped = escape_bytes(m->key, m->key_len, &key_len);
-        if (key_escaped == NULL)
-            return -1;
-        batch_field_len(buf, 0, key_escaped, key_len);
-    }
-    if (m->payload == NULL) {
-        encoding = "null";
-        batch_field(buf, 0, NULL);
-    } else if (rows_is_text(m->payload, m->len)) {
-        batch_field_len(buf, 0, m->payload, m->len);
-    } else {
-        encoding = "escape";
-        escaped = escape_bytes(m->payload, m->len, &escaped_len);
-        if (escaped == NULL) {
-            free(key_escaped);
-            return -1;
-        }
-        batch_field_len(buf, 0, escaped, escaped_len);
-    }
-    batch_field(buf, 0, encoding);
+    if (add_bytes(buf, m->key, m->key_len) != 0 || add_bytes(buf, m->payload, m->len) != 0)
+        return -1;
     batch_field(buf, 0, reason);
     batch_end_row(buf);
-    free(escaped);
-    free(key_escaped);
     return batch_oom(b) ? -1 : 0;
 }
 

@@ -294,15 +294,20 @@ static void expect_bytes(const row_t *r, int i, const void *bytes, size_t len, c
     free(raw);
 }
 
+/* How rows.c stores a byte string: "null", "utf8" or "escape". */
+static const char *encoding_of(const void *bytes, size_t len)
+{
+    if (bytes == NULL)
+        return "null";
+    return rows_is_text(bytes, len) ? "utf8" : "escape";
+}
+
 static void check_dead_letter(const batch_t *b, const rows_msg_t *m, const char *reason)
 {
     const char *name = batch_table_names[BATCH_DEAD_LETTERS];
-    const char *encoding = m->payload == NULL ? "null" : "escape";
     size_t pos = 0;
     row_t r;
 
-    if (m->payload != NULL && rows_is_text(m->payload, m->len))
-        encoding = "utf8";
     CHECK(reason[0] != '\0', "dead letter without a reason");
     next_row(&b->tables[BATCH_DEAD_LETTERS], &pos, name, &r);
     expect_text(&r, 0, GROUP, name);
@@ -310,9 +315,10 @@ static void check_dead_letter(const batch_t *b, const rows_msg_t *m, const char 
     expect_int(&r, 2, m->partition, name);
     expect_int(&r, 3, m->offset, name);
     expect_bytes(&r, 4, m->key, m->key_len, name);
-    expect_bytes(&r, 5, m->payload, m->len, name);
-    expect_text(&r, 6, encoding, name);
-    expect_text(&r, 7, reason, name);
+    expect_text(&r, 5, encoding_of(m->key, m->key_len), name);
+    expect_bytes(&r, 6, m->payload, m->len, name);
+    expect_text(&r, 7, encoding_of(m->payload, m->len), name);
+    expect_text(&r, 8, reason, name);
     free(r.store);
 }
 

@@ -267,6 +267,7 @@ static void add_dead_letter(batch_t *b, const char *topic, int32_t part, int64_t
     batch_field_int(t, 0, part);
     batch_field_int(t, 0, off);
     batch_field(t, 0, user);
+    batch_field(t, 0, "utf8");
     batch_field(t, 0, payload);
     batch_field(t, 0, "utf8");
     batch_field(t, 0, "missing field \"event_id\"");

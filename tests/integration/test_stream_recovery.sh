@@ -4,7 +4,9 @@
 #  - kill -9 in the middle of a 200,000-event run, then a restart;
 #  - two instances of the same group started side by side;
 #  - PostgreSQL stopped for 10 s in the middle of a run;
-#  - retention: offsets the broker no longer holds end up in stream_gaps.
+#  - retention: offsets the broker no longer holds end up in stream_gaps;
+#  - Kafka unreachable (the dev broker's SIGUSR1/SIGUSR2 outage): /health
+#    says so, nothing is lost, nothing stored twice.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
@@ -104,4 +106,38 @@ check "the dropped range is recorded" 1 "$gaps"
 missing=$(sql "select coalesce(sum(last_missing_offset - first_missing_offset + 1), 0) from stream_gaps")
 check "stored + recorded missing = produced" 60000 $(($(stored) + missing))
 grep -q 'no longer held by the broker' "$tmp/err" && ok "the gap is logged as an error" || not_ok "gap not logged"
+stop_broker
+reset_tables
+
+# --- Kafka unreachable: the broker's brokers go down (SIGUSR1) and come
+# back (SIGUSR2) with their data; producer and stream both carry on
+start_broker --partitions 2
+hport=$(free_port)
+"$stream" -p "$hport" -P 1 -X session.timeout.ms=6000 >"$tmp/k.out" 2>"$tmp/k.err" &
+pid=$!
+expect_status "simulator before the outage" 0 "$sim" --max-rate -n 300 --seed 12 -P 0
+cp "$tmp/out" "$tmp/k1.json"
+wait_for_rows "$(json_get "$tmp/k1.json" "sum(v['valid_unique'] for v in j['topics'].values())")" \
+    && ok "events before the outage stored" || not_ok "events before the outage not stored ($(stored))"
+kill -USR1 "$broker_pid"
+sleep 4
+check "health is 503 while Kafka is down" 503 "$(health)"
+"$sim" --max-rate -n 200 --seed 13 -P 0 >"$tmp/k2.json" 2>"$tmp/k2.err" &
+sim_pid=$!
+sleep 3
+kill -0 "$pid" 2>/dev/null && ok "stream keeps running without Kafka" || not_ok "stream died without Kafka"
+kill -0 "$sim_pid" 2>/dev/null && ok "simulator keeps retrying without Kafka" || not_ok "simulator gave up"
+kill -USR2 "$broker_pid"
+rc=0
+wait "$sim_pid" || rc=$?
+check "simulator delivers once Kafka is back" 0 "$rc"
+want=$(($(json_get "$tmp/k1.json" "sum(v['valid_unique'] for v in j['topics'].values())") + \
+    $(json_get "$tmp/k2.json" "sum(v['valid_unique'] for v in j['topics'].values())")))
+wait_for_rows "$want" && ok "events sent during the outage stored" || not_ok "outage events not stored ($(stored) of $want)"
+check "health is 200 again once Kafka is back" 200 "$(health)"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+check "stream exits 0 after the Kafka outage" 0 "$rc"
+check "no event stored twice" "$want" "$(stored)"
 finish
