@@ -250,6 +250,7 @@ CREATE TABLE IF NOT EXISTS stream_offsets (
     topic           text    NOT NULL,
     kafka_partition integer NOT NULL,
     next_offset     bigint  NOT NULL,
+    cluster_id      text,   -- the Kafka cluster these offsets belong to
     updated_at      timestamptz DEFAULT now(),
     PRIMARY KEY (consumer_group, topic, kafka_partition)
 );

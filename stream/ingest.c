@@ -138,31 +138,66 @@ static int connect_blocking(ingest_t *in)
     return 0;
 }
 
+/* Records that a partition's stored offset belongs to another Kafka cluster
+ * (the dev broker was restarted, or the group moved clusters): the stored
+ * offsets mean nothing here, so the partition starts from the beginning and
+ * the batch records the reset and moves the stored offset back. */
+static void restart_partition(ingest_t *in, int t, int32_t partition, part_t *p,
+                              const char *stored_cluster, const char *cluster)
+{
+    LOG_ERROR("%s [%d]: offsets 0..%lld were stored for Kafka cluster \"%s\", this is \"%s\": "
+              "reading from the beginning; recorded in stream_gaps",
+              schema_topic_names[t], (int)partition, (long long)p->committed_next - 1,
+              stored_cluster, cluster);
+    if (p->committed_next > 0) {
+        rows_add_gap(&in->batch, in->conf.group, schema_topic_names[t], partition, 0,
+                     p->committed_next - 1, "reset");
+        in->pending_gaps[t]++;
+    }
+    batch_note_offset(&in->batch, schema_topic_names[t], partition, p->committed_next, 0);
+    p->pos = 0;
+}
+
 /* Sets each partition's start offset from stream_offsets. */
 static int load_positions(ingest_t *in, rd_kafka_topic_partition_list_t *parts)
 {
-    for (int i = 0; i < parts->cnt; i++) {
+    char *cluster = rd_kafka_clusterid(in->rk, 2000);
+    int rc = 0;
+
+    sink_set_cluster_id(in->sink, cluster);
+    for (int i = 0; i < parts->cnt && rc == 0; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        part_t *p = part_get(in, schema_topic_from_name(tp->topic), tp->partition);
+        int t = schema_topic_from_name(tp->topic);
+        part_t *p = part_get(in, t, tp->partition);
+        char stored_cluster[128] = "";
         int64_t next = 0;
-        int rc;
+        int found;
 
         if (p == NULL) {
             LOG_ERROR("cannot track partition %s [%d]", tp->topic, (int)tp->partition);
-            return -1;
+            rc = -1;
+            break;
         }
-        rc = sink_load_offset(in->sink, tp->topic, tp->partition, &next);
-        if (rc < 0)
-            return -1;
+        found = sink_load_offset(in->sink, tp->topic, tp->partition, &next, stored_cluster,
+                                 sizeof(stored_cluster));
+        if (found < 0) {
+            rc = -1;
+            break;
+        }
         p->assigned = 1;
-        p->committed_next = rc == 1 ? next : -1;
-        p->pos = rc == 1 ? next : 0;
-        tp->offset = rc == 1 ? next : RD_KAFKA_OFFSET_BEGINNING;
-        metrics_gauge_set(p->committed, (double)(rc == 1 ? next : 0));
+        p->committed_next = found ? next : -1;
+        p->pos = found ? next : 0;
+        if (found && cluster != NULL && stored_cluster[0] != '\0' &&
+            strcmp(stored_cluster, cluster) != 0)
+            restart_partition(in, t, tp->partition, p, stored_cluster, cluster);
+        tp->offset = p->pos > 0 ? p->pos : RD_KAFKA_OFFSET_BEGINNING;
+        metrics_gauge_set(p->committed, (double)(found ? next : 0));
         LOG_INFO("assigned %s [%d], resuming at offset %lld%s", tp->topic, (int)tp->partition,
-                 (long long)p->pos, rc == 1 ? "" : " (no stored offset: from the beginning)");
+                 (long long)p->pos, found ? "" : " (no stored offset: from the beginning)");
     }
-    return 0;
+    if (cluster != NULL)
+        rd_kafka_mem_free(in->rk, cluster);
+    return rc;
 }
 
 static void discard_batch(ingest_t *in)

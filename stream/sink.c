@@ -36,6 +36,7 @@ struct sink {
     char *group;
     char *app_name;
     PGconn *conn; /* NULL while disconnected */
+    char cluster_id[128]; /* Kafka cluster the offsets belong to, "" unknown */
 };
 
 #define STAGE(t, cols)                                                         \
@@ -91,13 +92,14 @@ static const char insert_inventory_sql[] =
     BATCH_COLS_INVENTORY_UPDATES " FROM stage_inventory_updates ON CONFLICT DO NOTHING";
 
 static const char offset_insert_sql[] =
-    "INSERT INTO stream_offsets (consumer_group, topic, kafka_partition, next_offset)"
-    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+    "INSERT INTO stream_offsets (consumer_group, topic, kafka_partition, next_offset, cluster_id)"
+    " VALUES ($1, $2, $3, $4, NULLIF($5, '')) ON CONFLICT DO NOTHING";
 static const char offset_update_sql[] =
-    "UPDATE stream_offsets SET next_offset = $4, updated_at = now()"
+    "UPDATE stream_offsets SET next_offset = $4, cluster_id = COALESCE(NULLIF($6, ''), cluster_id),"
+    " updated_at = now()"
     " WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3 AND next_offset = $5";
 static const char offset_select_sql[] =
-    "SELECT next_offset FROM stream_offsets"
+    "SELECT next_offset, coalesce(cluster_id, '') FROM stream_offsets"
     " WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3";
 static const char ensure_sql[] =
     "SELECT ecom_ensure_daily_partitions(d - 1, d + $1::integer)"
@@ -298,8 +300,13 @@ int sink_ensure_partitions(sink_t *s, int days_ahead)
     return 0;
 }
 
+void sink_set_cluster_id(sink_t *s, const char *cluster_id)
+{
+    snprintf(s->cluster_id, sizeof(s->cluster_id), "%s", cluster_id ? cluster_id : "");
+}
+
 int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
-                     int64_t *next)
+                     int64_t *next, char *cluster_id, size_t cluster_size)
 {
     char part[16];
     const char *params[3] = {s->group, topic, part};
@@ -316,6 +323,8 @@ int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
     }
     if (PQntuples(res) == 1) {
         *next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        if (cluster_id != NULL && cluster_size > 0)
+            snprintf(cluster_id, cluster_size, "%s", PQgetvalue(res, 0, 1));
         rc = 1;
     }
     PQclear(res);
@@ -417,7 +426,8 @@ static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
     for (size_t i = 0; i < b->offset_count && st == SINK_OK; i++) {
         const batch_offset_t *o = sorted[i];
         char part[16], next[24], committed[24];
-        const char *params[5] = {s->group, o->topic, part, next, committed};
+        /* $5 is the cluster id for the insert, the fence value for the update */
+        const char *params[6] = {s->group, o->topic, part, next, committed, s->cluster_id};
         int insert = o->committed_next < 0;
         const char *sql = insert ? offset_insert_sql : offset_update_sql;
         PGresult *res;
@@ -425,7 +435,9 @@ static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
         snprintf(part, sizeof(part), "%" PRId32, o->partition);
         snprintf(next, sizeof(next), "%" PRId64, o->next);
         snprintf(committed, sizeof(committed), "%" PRId64, o->committed_next);
-        res = run(s, "could not store the offset", sql, insert ? 4 : 5, params, PGRES_COMMAND_OK);
+        if (insert)
+            params[4] = s->cluster_id;
+        res = run(s, "could not store the offset", sql, insert ? 5 : 6, params, PGRES_COMMAND_OK);
         if (res == NULL) {
             st = SINK_RETRY;
         } else if (cmd_tuples(res) != 1) {

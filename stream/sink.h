@@ -49,10 +49,15 @@ int sink_connected(const sink_t *s);
  * (idempotent). Returns 0 or -1. */
 int sink_ensure_partitions(sink_t *s, int days_ahead);
 
-/* Reads next_offset of (topic, partition) for this consumer group.
+/* The Kafka cluster id stored with every offset written from now on (NULL
+ * or "": unknown, the stored one is kept). */
+void sink_set_cluster_id(sink_t *s, const char *cluster_id);
+
+/* Reads next_offset of (topic, partition) for this consumer group, and the
+ * cluster id stored with it ("" if unknown) when cluster_id is not NULL.
  * Returns 1 and sets *next when a row exists, 0 when none, -1 on error. */
 int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
-                     int64_t *next);
+                     int64_t *next, char *cluster_id, size_t cluster_size);
 
 /* Writes the batch (see above). On SINK_OK fills res. */
 sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res);

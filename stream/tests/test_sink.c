@@ -307,7 +307,7 @@ static void test_api_edges(void **state)
     assert_null(sink_conn(s));
     batch_init(&b);
     assert_int_equal(sink_flush(s, &b, &res), SINK_RETRY);
-    assert_int_equal(sink_load_offset(s, "user-events", 0, &next), -1);
+    assert_int_equal(sink_load_offset(s, "user-events", 0, &next, NULL, 0), -1);
     assert_int_equal(sink_ensure_partitions(s, 3), -1);
     batch_free(&b);
     sink_destroy(s);
@@ -385,6 +385,7 @@ static void test_flush_all_and_resend(void **state)
     char ue[37], tx[37], inv[37], when[TS_RFC3339_LEN], got[256];
     const char *agent = "Mozilla/5.0 \"tab\there\" back\\slash\nnew line \xc3\xa9";
     int64_t next = -7;
+    char cluster[64] = "";
 
     (void)state;
     new_uuid(ue);
@@ -401,6 +402,7 @@ static void test_flush_all_and_resend(void **state)
     assert_int_equal(batch_note_offset(&b, "transactions", 1, -1, 6), 0);
     assert_int_equal(batch_note_offset(&b, "inventory-updates", 2, -1, 4), 0);
 
+    sink_set_cluster_id(s, "cluster-a");
     assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
     assert_int_equal(res.staged[BATCH_USER_EVENTS], 1);
     assert_int_equal(res.staged[BATCH_TRANSACTION_ITEMS], 2);
@@ -421,9 +423,10 @@ static void test_flush_all_and_resend(void **state)
     assert_int_equal(stored_offset("user-events", 0), 11);
     assert_int_equal(stored_offset("transactions", 1), 6);
     assert_int_equal(stored_offset("inventory-updates", 2), 4);
-    assert_int_equal(sink_load_offset(s, "user-events", 0, &next), 1);
+    assert_int_equal(sink_load_offset(s, "user-events", 0, &next, cluster, sizeof(cluster)), 1);
     assert_int_equal(next, 11);
-    assert_int_equal(sink_load_offset(s, "user-events", 99, &next), 0);
+    assert_string_equal(cluster, "cluster-a");
+    assert_int_equal(sink_load_offset(s, "user-events", 99, &next, NULL, 0), 0);
 
     /* Values survive COPY escaping and typing. */
     q_text(got, sizeof(got), "SELECT user_agent FROM user_events WHERE event_id = $1", 1, ue);

@@ -6,7 +6,8 @@
 #  - PostgreSQL stopped for 10 s in the middle of a run;
 #  - retention: offsets the broker no longer holds end up in stream_gaps;
 #  - Kafka unreachable (the dev broker's SIGUSR1/SIGUSR2 outage): /health
-#    says so, nothing is lost, nothing stored twice.
+#    says so, nothing is lost, nothing stored twice;
+#  - a new Kafka cluster (restarted dev broker): offsets start over, recorded.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
@@ -140,4 +141,17 @@ rc=0
 wait "$pid" || rc=$?
 check "stream exits 0 after the Kafka outage" 0 "$rc"
 check "no event stored twice" "$want" "$(stored)"
+
+# --- a restarted dev broker is a new, empty cluster: the stored offsets
+# belong to the old one, so every partition starts over and says so (more
+# events than before, so offsets alone would not show it)
+stop_broker
+start_broker --partitions 2
+expect_status "simulator on the new cluster" 0 "$sim" --max-rate -n 800 --seed 14 -P 0
+cp "$tmp/out" "$tmp/k3.json"
+expect_status "stream on the new cluster exits 0 when idle" 0 "$stream" -p 0 -P 0 --exit-when-idle 3
+check "stored: both clusters' events" \
+    $((want + $(json_get "$tmp/k3.json" "sum(v['valid_unique'] for v in j['topics'].values())"))) "$(stored)"
+check "every partition's reset recorded" 6 "$(sql "select count(*) from stream_gaps where kind = 'reset'")"
+grep -q 'were stored for Kafka cluster' "$tmp/err" && ok "the reset is logged" || not_ok "reset not logged"
 finish
