@@ -268,6 +268,24 @@ CREATE TABLE IF NOT EXISTS stream_gaps (
     detected_at          timestamptz DEFAULT now()
 );
 
+-- Columns added after the tables first shipped, for databases created
+-- before them; checked first so re-applying takes no lock when they exist.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = 'public' AND table_name = 'stream_offsets'
+                     AND column_name = 'cluster_id') THEN
+        ALTER TABLE stream_offsets ADD COLUMN cluster_id text;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = 'public' AND table_name = 'dead_letter_events'
+                     AND column_name = 'kafka_key_encoding') THEN
+        ALTER TABLE dead_letter_events ADD COLUMN kafka_key_encoding text NOT NULL DEFAULT 'utf8'
+            CHECK (kafka_key_encoding IN ('utf8', 'escape', 'null'));
+    END IF;
+END
+$$;
+
 -- Indexes for analytics, on the partitioned parents (every partition gets
 -- them, including ones created later). CREATE INDEX IF NOT EXISTS would
 -- take a SHARE lock on the table before noticing the index exists and so
