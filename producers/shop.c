@@ -59,9 +59,11 @@ void shop_init(shop_t *shop, uint64_t seed, double cart_prob, double checkout_pr
     for (int p = 0; p < CATALOG_PRODUCTS; p++)
         for (int w = 0; w < CATALOG_WAREHOUSES; w++)
             shop->stock[p][w] = shop->reported[p][w] = catalog_initial_stock(p, w);
-    for (int u = 1; u <= CATALOG_USERS; u++)
+    for (int u = 1; u <= CATALOG_USERS; u++) {
         snprintf(shop->ip_address[u], sizeof(shop->ip_address[u]), "10.%d.%d.%d",
                  (u / 256) % 256, u % 256, 1 + u % 250);
+        snprintf(shop->user_id[u], sizeof(shop->user_id[u]), "U%04d", u);
+    }
 }
 
 /* A random version 4 uuid in lower-case text. */
@@ -178,7 +180,7 @@ static int gen_user_event(shop_t *shop, world_kind_t kind,
         }
     }
     make_uuid(shop, e.event_id);
-    snprintf(e.user_id, sizeof(e.user_id), "U%04d", s->user);
+    memcpy(e.user_id, shop->user_id[s->user], sizeof(e.user_id));
     e.ts_ms = ts_ms;
     e.session_no = s->session_no;
     e.ip_address = shop->ip_address[s->user];

@@ -61,6 +61,7 @@ typedef struct {
     int fraud_user;
     int fraud_left;
     char ip_address[CATALOG_USERS + 1][16]; /* per user, precomputed */
+    char user_id[CATALOG_USERS + 1][8];     /* "U0001", precomputed */
 } shop_t;
 
 void shop_init(shop_t *shop, uint64_t seed, double cart_prob, double checkout_prob);

@@ -106,7 +106,8 @@ void world_destroy(world_t *w)
 
 void world_msg_free(world_msg_t *msg)
 {
-    free(msg->payload);
+    if (msg->owned)
+        free(msg->payload);
     msg->payload = NULL;
 }
 
@@ -142,58 +143,86 @@ static int64_t event_time_ms(const world_t *w, int64_t due_us)
     return w->conf.start_wall_ms + (int64_t)((double)due_us / 1000.0 / w->conf.multiplier);
 }
 
-static int enqueue(world_t *w, world_stream_t s, world_msg_t *m)
+/* Pushes an owned copy of m (its payload included) onto stream s's queue. */
+static int enqueue_copy(world_t *w, world_stream_t s, const world_msg_t *m)
 {
-    m->payload = malloc(w->js.len + 1);
-    if (m->payload == NULL)
+    world_msg_t copy = *m;
+
+    copy.payload = malloc(m->len + 1);
+    if (copy.payload == NULL)
         return -1;
-    memcpy(m->payload, w->js.data, w->js.len + 1);
-    m->len = w->js.len;
-    if (msgq_push(&w->queue[s], m) != 0) {
-        world_msg_free(m);
+    memcpy(copy.payload, m->payload, m->len + 1);
+    copy.owned = 1;
+    if (msgq_push(&w->queue[s], &copy) != 0) {
+        world_msg_free(&copy);
         return -1;
     }
-    w->generated++;
     return 0;
 }
 
-/* Generates the next event in schedule order (plus its duplicate, if one is
- * injected). Returns -1 on allocation failure. */
-static int generate_one(world_t *w, world_stream_t s)
+/* Generates the next event of stream s into w->js and describes it in m,
+ * whose payload is borrowed from w->js until the next generation.
+ * Returns 1, 0 when the tick produced nothing, -1 on error. */
+static int generate_into(world_t *w, world_stream_t s, world_msg_t *m)
 {
     const world_faults_t *f = &w->conf.faults;
     rng_t *rng = &w->shop.rng;
-    world_msg_t m = {.stream = s, .kind = WORLD_KIND_VALID};
     double u = rng_unit(rng);
     int64_t ts_ms;
     int made;
 
-    m.due_us = w->next_due_us[s];
+    *m = (world_msg_t){.stream = s, .kind = WORLD_KIND_VALID};
+    m->due_us = w->next_due_us[s];
     w->next_due_us[s] += w->interval_us[s];
     if (u < f->malformed)
-        m.kind = WORLD_KIND_MALFORMED;
+        m->kind = WORLD_KIND_MALFORMED;
     else if (u < f->malformed + f->missing_field)
-        m.kind = WORLD_KIND_MISSING_FIELD;
-    ts_ms = event_time_ms(w, m.due_us);
+        m->kind = WORLD_KIND_MISSING_FIELD;
+    ts_ms = event_time_ms(w, m->due_us);
     if (rng_chance(rng, f->late)) {
         ts_ms -= rng_range(rng, 2, 10) * 60000;
-        m.tags |= WORLD_TAG_LATE;
+        m->tags |= WORLD_TAG_LATE;
     }
     js_writer_reset(&w->js);
-    made = shop_generate(&w->shop, s, m.kind, f, ts_ms, &w->js, m.key, &m.tags);
+    made = shop_generate(&w->shop, s, m->kind, f, ts_ms, &w->js, m->key, &m->tags);
     if (made <= 0 || w->js.oom)
         return made < 0 || w->js.oom ? -1 : 0;
-    if (m.kind == WORLD_KIND_MALFORMED && w->js.len > 2)
+    if (m->kind == WORLD_KIND_MALFORMED && w->js.len > 2)
         w->js.len = (size_t)rng_range(rng, 1, (int)w->js.len - 2);
     w->js.data[w->js.len] = '\0';
-    if (enqueue(w, s, &m) != 0)
+    m->payload = w->js.data;
+    m->len = w->js.len;
+    w->generated++;
+    return 1;
+}
+
+/* Decides, after each generated message, whether it is sent twice; if so
+ * queues the resend (an owned copy). Returns -1 on allocation failure. */
+static int maybe_resend(world_t *w, const world_msg_t *m)
+{
+    world_msg_t dup;
+
+    if (m->kind != WORLD_KIND_VALID || !budget_left(w) ||
+        !rng_chance(&w->shop.rng, w->conf.faults.duplicate))
+        return 0;
+    dup = *m;
+    dup.kind = WORLD_KIND_DUPLICATE;
+    w->generated++;
+    return enqueue_copy(w, m->stream, &dup);
+}
+
+/* Generates the next event in schedule order into its stream's queue (plus
+ * its resend, if one is injected). Returns -1 on allocation failure. */
+static int generate_one(world_t *w, world_stream_t s)
+{
+    world_msg_t m;
+    int made = generate_into(w, s, &m);
+
+    if (made <= 0)
+        return made;
+    if (enqueue_copy(w, s, &m) != 0)
         return -1;
-    if (m.kind == WORLD_KIND_VALID && budget_left(w) && rng_chance(rng, f->duplicate)) {
-        m.kind = WORLD_KIND_DUPLICATE;
-        if (enqueue(w, s, &m) != 0)
-            return -1;
-    }
-    return 0;
+    return maybe_resend(w, &m);
 }
 
 int world_next(world_t *w, world_stream_t s, world_msg_t *msg)
@@ -230,13 +259,24 @@ int world_next_any(world_t *w, world_msg_t *msg)
     int s, got = 0;
 
     pthread_mutex_lock(&w->lock);
-    while ((s = earliest_queued(w)) < 0) {
-        int next = earliest_stream(w);
-        if (next < 0 || !budget_left(w) || generate_one(w, (world_stream_t)next) != 0)
-            break;
-    }
-    if (s >= 0)
+    if ((s = earliest_queued(w)) >= 0) {
         got = msgq_pop(&w->queue[s], msg);
+    } else {
+        /* Nothing queued: generate straight into the caller's hands, no copy. */
+        for (;;) {
+            int next = earliest_stream(w);
+            int made;
+            if (next < 0 || !budget_left(w))
+                break;
+            made = generate_into(w, (world_stream_t)next, msg);
+            if (made < 0 || (made > 0 && maybe_resend(w, msg) != 0))
+                break;
+            if (made > 0) {
+                got = 1;
+                break;
+            }
+        }
+    }
     pthread_mutex_unlock(&w->lock);
     return got;
 }

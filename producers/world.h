@@ -10,7 +10,8 @@
  *
  * Thread safety: world_next() may be called from any thread; the world is
  * guarded by one mutex. Ownership: world_next() hands the message payload to
- * the caller (free with world_msg_free()).
+ * the caller; world_next_any() may lend it (see there). Always release a
+ * message with world_msg_free().
  */
 #ifndef ECOM_WORLD_H
 #define ECOM_WORLD_H
@@ -71,8 +72,9 @@ typedef struct {
     unsigned tags;
     int64_t due_us; /* schedule time, microseconds from start at rate x1 */
     char key[8];    /* user_id or product_id */
-    char *payload;  /* JSON text, owned by the holder */
+    char *payload;  /* JSON text */
     size_t len;
+    int owned;      /* 1: the holder frees it (world_msg_free); 0: borrowed */
 } world_msg_t;
 
 typedef struct world world_t;
@@ -85,7 +87,9 @@ void world_destroy(world_t *w);
  * the stream is finished (disabled, or max_events reached). */
 int world_next(world_t *w, world_stream_t s, world_msg_t *msg);
 /* Takes the next message of any stream, in schedule order (for a single
- * producer thread in max-rate mode: no queues build up). Returns 1 or 0. */
+ * producer thread in max-rate mode: no queues build up). Its payload may be
+ * borrowed from the world (owned = 0): valid until the next call, so only
+ * one thread may use this function. Returns 1 or 0. */
 int world_next_any(world_t *w, world_msg_t *msg);
 void world_msg_free(world_msg_t *msg);
 
