@@ -26,6 +26,9 @@ void batch_reset(batch_t *b)
         b->tables[t].rows = 0;
         b->tables[t].oom = 0;
     }
+    memset(b->consumed, 0, sizeof(b->consumed));
+    memset(b->dead, 0, sizeof(b->dead));
+    memset(b->gaps, 0, sizeof(b->gaps));
     b->offset_count = 0;
     b->messages = 0;
     b->first_arrival_us = 0;

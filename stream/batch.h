@@ -63,8 +63,14 @@ typedef struct {
     int64_t next;           /* next_offset after this batch */
 } batch_offset_t;
 
+/* Per-topic counts kept with the batch, indexed like schema_topic_names. */
+#define BATCH_TOPICS 3
+
 typedef struct {
     batch_buf_t tables[BATCH_TABLES];
+    long long consumed[BATCH_TOPICS]; /* Kafka messages */
+    long long dead[BATCH_TOPICS];     /* of which dead-lettered */
+    long long gaps[BATCH_TOPICS];     /* stream_gaps rows */
     batch_offset_t *offsets;
     size_t offset_count;
     size_t offset_cap;

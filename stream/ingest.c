@@ -9,6 +9,7 @@
 #include "ingest.h"
 #include "batch.h"
 #include "elog.h"
+#include "flusher.h"
 #include "rows.h"
 #include "schema.h"
 #include "sink.h"
@@ -40,13 +41,12 @@ struct ingest {
     ingest_conf_t conf;
     rd_kafka_t *rk;
     sink_t *sink;
-    batch_t batch;
+    batch_t batch;      /* being filled from Kafka */
+    batch_t inflight;   /* handed to the flusher, or kept for a retry */
+    int inflight_held;  /* inflight holds a batch not yet committed */
+    flusher_t *flusher;
     rows_conf_t rows;
     part_t *parts[SCHEMA_TOPICS]; /* indexed by partition number */
-    /* per-topic counts of the current batch, applied when it commits */
-    long long pending_consumed[SCHEMA_TOPICS];
-    long long pending_dead[SCHEMA_TOPICS];
-    long long pending_gaps[SCHEMA_TOPICS];
     int paused;
     int assigned_once; /* --exit-when-idle counts only after an assignment */
     int retry_ms;
@@ -152,7 +152,7 @@ static void restart_partition(ingest_t *in, int t, int32_t partition, part_t *p,
     if (p->committed_next > 0) {
         rows_add_gap(&in->batch, in->conf.group, schema_topic_names[t], partition, 0,
                      p->committed_next - 1, "reset");
-        in->pending_gaps[t]++;
+        in->batch.gaps[t]++;
     }
     batch_note_offset(&in->batch, schema_topic_names[t], partition, p->committed_next, 0);
     p->pos = 0;
@@ -200,12 +200,18 @@ static int load_positions(ingest_t *in, rd_kafka_topic_partition_list_t *parts)
     return rc;
 }
 
-static void discard_batch(ingest_t *in)
+/* Forgets both batches: the partitions will be read again from their
+ * stored offsets. */
+static void discard_batches(ingest_t *in)
 {
     batch_reset(&in->batch);
-    memset(in->pending_consumed, 0, sizeof(in->pending_consumed));
-    memset(in->pending_dead, 0, sizeof(in->pending_dead));
-    memset(in->pending_gaps, 0, sizeof(in->pending_gaps));
+    batch_reset(&in->inflight);
+    in->inflight_held = 0;
+}
+
+static int batch_empty(const batch_t *b)
+{
+    return b->messages == 0 && b->tables[BATCH_GAPS].rows == 0 && b->offset_count == 0;
 }
 
 /* Moves every assigned partition back to its stored offset (after a fenced
@@ -248,13 +254,13 @@ static void set_paused(ingest_t *in, int pause)
     LOG_INFO("%s consumption of %d partitions", pause ? "paused" : "resumed", count);
 }
 
-static void commit_to_kafka(ingest_t *in, int async)
+static void commit_to_kafka(ingest_t *in, const batch_t *b, int async)
 {
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)in->batch.offset_count);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)b->offset_count);
     rd_kafka_resp_err_t err;
 
-    for (size_t i = 0; i < in->batch.offset_count; i++) {
-        const batch_offset_t *o = &in->batch.offsets[i];
+    for (size_t i = 0; i < b->offset_count; i++) {
+        const batch_offset_t *o = &b->offsets[i];
         rd_kafka_topic_partition_list_add(list, o->topic, o->partition)->offset = o->next;
     }
     if (list->cnt > 0 && (err = rd_kafka_commit(in->rk, list, async)) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -262,7 +268,7 @@ static void commit_to_kafka(ingest_t *in, int async)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-static void account_committed(ingest_t *in, const sink_result_t *res)
+static void account_committed(ingest_t *in, const batch_t *b, const sink_result_t *res)
 {
     static const int table_topic[] = {SCHEMA_USER_EVENTS, SCHEMA_TRANSACTIONS, -1, SCHEMA_INVENTORY};
     int64_t now_ms = ts_now_ms();
@@ -275,39 +281,39 @@ static void account_committed(ingest_t *in, const sink_result_t *res)
                             (uint64_t)(res->staged[t] - res->inserted[t]));
     }
     for (int t = 0; t < SCHEMA_TOPICS; t++) {
-        metrics_counter_add(in->tm[t].consumed, (uint64_t)in->pending_consumed[t]);
-        metrics_counter_add(in->tm[t].dead, (uint64_t)in->pending_dead[t]);
-        metrics_counter_add(in->tm[t].gaps, (uint64_t)in->pending_gaps[t]);
+        metrics_counter_add(in->tm[t].consumed, (uint64_t)b->consumed[t]);
+        metrics_counter_add(in->tm[t].dead, (uint64_t)b->dead[t]);
+        metrics_counter_add(in->tm[t].gaps, (uint64_t)b->gaps[t]);
     }
-    for (size_t i = 0; i < in->batch.create_count; i++)
-        metrics_histogram_observe(in->latency, (double)(now_ms - in->batch.create_ms[i]) / 1000.0);
-    for (size_t i = 0; i < in->batch.offset_count; i++) {
-        const batch_offset_t *o = &in->batch.offsets[i];
-        part_t *p = part_get(in, schema_topic_from_name(o->topic), o->partition);
-        if (p != NULL) {
-            p->committed_next = o->next;
-            metrics_gauge_set(p->committed, (double)o->next);
-        }
+    for (size_t i = 0; i < b->create_count; i++)
+        metrics_histogram_observe(in->latency, (double)(now_ms - b->create_ms[i]) / 1000.0);
+    for (size_t i = 0; i < b->offset_count; i++) {
+        part_t *p = part_get(in, schema_topic_from_name(b->offsets[i].topic), b->offsets[i].partition);
+        if (p != NULL)
+            metrics_gauge_set(p->committed, (double)b->offsets[i].next);
     }
     metrics_counter_add(in->flushes, 1);
     metrics_histogram_observe(in->flush_seconds, res->seconds);
 }
 
-/* Writes the batch. Returns 0 when it is committed (or was empty), -1 when
- * PostgreSQL failed and the batch is kept for a retry. */
-static int flush(ingest_t *in)
+/* Collects the in-flight write and applies its result. Returns 0 when no
+ * batch is held anymore (committed, or dropped after a fence), -1 when the
+ * held batch still has to be written (PostgreSQL failed; retried later). */
+static int settle(ingest_t *in)
 {
     sink_result_t res;
     sink_status_t st;
 
-    if (in->batch.messages == 0 && in->batch.tables[BATCH_GAPS].rows == 0)
+    if (!in->inflight_held)
         return 0;
-    memset(&res, 0, sizeof(res));
-    st = sink_flush(in->sink, &in->batch, &res);
+    if (!flusher_running(in->flusher))
+        return -1; /* waiting for its retry */
+    st = flusher_wait(in->flusher, &res);
     if (st == SINK_OK) {
-        account_committed(in, &res);
-        commit_to_kafka(in, 1);
-        discard_batch(in);
+        account_committed(in, &in->inflight, &res);
+        commit_to_kafka(in, &in->inflight, 1);
+        batch_reset(&in->inflight);
+        in->inflight_held = 0;
         in->retry_ms = 0;
         set_pg_up(in, 1);
         set_paused(in, 0);
@@ -315,9 +321,9 @@ static int flush(ingest_t *in)
     }
     if (st == SINK_FENCED) {
         metrics_counter_add(in->fenced, 1);
-        LOG_WARN("dropping a batch of %zu messages: another instance already stored them; rewinding to the stored offsets",
-                 in->batch.messages);
-        discard_batch(in);
+        LOG_WARN("dropping %zu messages: another instance already stored them; rewinding to the stored offsets",
+                 in->inflight.messages + in->batch.messages);
+        discard_batches(in);
         rewind_to_stored(in);
         return 0;
     }
@@ -328,8 +334,43 @@ static int flush(ingest_t *in)
                                 : RETRY_MIN_MS;
     in->next_retry_us = ts_monotonic_us() + (int64_t)in->retry_ms * 1000;
     LOG_WARN("PostgreSQL flush failed; keeping %zu messages and retrying in %d ms",
-             in->batch.messages, in->retry_ms);
+             in->inflight.messages + in->batch.messages, in->retry_ms);
     return -1;
+}
+
+/* Hands the current batch to the flusher once the previous one is
+ * committed (waiting for it: at most one batch is written while the next
+ * fills). The next batch's offset fence starts where this one ends.
+ * Returns 0, or -1 when the previous batch is held for a retry. */
+static int hand_off(ingest_t *in)
+{
+    batch_t swap;
+
+    if (settle(in) != 0)
+        return -1;
+    if (batch_empty(&in->batch))
+        return 0;
+    for (size_t i = 0; i < in->batch.offset_count; i++) {
+        const batch_offset_t *o = &in->batch.offsets[i];
+        part_t *p = part_get(in, schema_topic_from_name(o->topic), o->partition);
+        if (p != NULL)
+            p->committed_next = o->next;
+    }
+    swap = in->inflight;
+    in->inflight = in->batch;
+    in->batch = swap;
+    in->inflight_held = 1;
+    flusher_start(in->flusher, &in->inflight);
+    return 0;
+}
+
+/* Writes everything consumed so far and waits for it. Returns 0 when all of
+ * it is committed, -1 when PostgreSQL failed (the batches are kept). */
+static int flush_all(ingest_t *in)
+{
+    if (hand_off(in) != 0 || settle(in) != 0)
+        return -1;
+    return 0;
 }
 
 /* Runs inside rd_kafka_consumer_poll() on the ingest thread. */
@@ -351,10 +392,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     /* Revocation: commit what was consumed, or drop it for the next owner. */
-    if (flush(in) != 0) {
+    if (flush_all(in) != 0) {
         LOG_WARN("partitions revoked while PostgreSQL is unavailable: dropping %zu uncommitted messages for the next owner to re-read",
-                 in->batch.messages);
-        discard_batch(in);
+                 in->inflight.messages + in->batch.messages);
+        discard_batches(in);
     }
     for (int i = 0; i < parts->cnt; i++) {
         part_t *p = part_get(in, schema_topic_from_name(parts->elems[i].topic), parts->elems[i].partition);
@@ -410,7 +451,7 @@ static void handle_message(ingest_t *in, rd_kafka_message_t *msg)
                           : "were reused: the topic was recreated (broker restarted?)");
         rows_add_gap(&in->batch, in->conf.group, schema_topic_names[t], msg->partition, first, last,
                      forward ? "retention" : "reset");
-        in->pending_gaps[t]++;
+        in->batch.gaps[t]++;
     }
     rc = rows_add_message(&in->batch, &in->rows, &rm, ts_now_ms(), reason, sizeof(reason));
     if (rc < 0) {
@@ -419,10 +460,10 @@ static void handle_message(ingest_t *in, rd_kafka_message_t *msg)
         return;
     }
     if (rc == 0) {
-        in->pending_dead[t]++;
+        in->batch.dead[t]++;
         LOG_DEBUG("dead letter %s [%d] @%lld: %s", topic, (int)msg->partition, (long long)msg->offset, reason);
     }
-    in->pending_consumed[t]++;
+    in->batch.consumed[t]++;
     if (in->batch.messages++ == 0)
         in->batch.first_arrival_us = ts_monotonic_us();
     if (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
@@ -527,10 +568,12 @@ ingest_t *ingest_new(const ingest_conf_t *conf, metrics_t *m, char *errbuf, size
     in->metrics = m;
     in->rows = (rows_conf_t){conf->group, conf->max_message_bytes};
     batch_init(&in->batch);
+    batch_init(&in->inflight);
     init_metrics(in);
     in->sink = sink_new(conf->conninfo, conf->group, "ecom-stream");
+    in->flusher = in->sink ? flusher_new(in->sink) : NULL;
     kconf = kafka_conf_build(conf->brokers, "ecom-stream", defaults, conf->xopts, errbuf, errsize);
-    if (in->sink == NULL || kconf == NULL)
+    if (in->sink == NULL || in->flusher == NULL || kconf == NULL)
         goto fail;
     if (rd_kafka_conf_set(kconf, "group.id", conf->group, errbuf, errsize) != RD_KAFKA_CONF_OK)
         goto fail;
@@ -564,8 +607,10 @@ void ingest_destroy(ingest_t *in)
         return;
     if (in->rk != NULL)
         rd_kafka_destroy(in->rk);
+    flusher_destroy(in->flusher); /* before the sink it borrows */
     sink_destroy(in->sink);
     batch_free(&in->batch);
+    batch_free(&in->inflight);
     for (int t = 0; t < SCHEMA_TOPICS; t++)
         free(in->parts[t]);
     free(in);
@@ -581,10 +626,10 @@ int ingest_health(void *arg, char *detail, size_t size)
     return pg && kafka;
 }
 
-/* Retries a kept batch once its backoff has passed. */
+/* Retries the held batch once its backoff has passed. */
 static void retry_if_due(ingest_t *in)
 {
-    if (!in->paused || ts_monotonic_us() < in->next_retry_us)
+    if (!in->inflight_held || flusher_running(in->flusher) || ts_monotonic_us() < in->next_retry_us)
         return;
     if (!sink_connected(in->sink) && sink_connect(in->sink, 0) != 0) {
         metrics_counter_add(in->pg_errors, 1);
@@ -592,12 +637,8 @@ static void retry_if_due(ingest_t *in)
         in->next_retry_us = ts_monotonic_us() + (int64_t)in->retry_ms * 1000;
         return;
     }
-    if (in->batch.messages == 0 && in->batch.tables[BATCH_GAPS].rows == 0) {
-        set_pg_up(in, 1);
-        set_paused(in, 0);
-        return;
-    }
-    if (flush(in) == 0)
+    flusher_start(in->flusher, &in->inflight);
+    if (settle(in) == 0)
         LOG_INFO("PostgreSQL is back; the kept batch is committed");
 }
 
@@ -605,15 +646,14 @@ static void shutdown_flush(ingest_t *in)
 {
     int64_t give_up_us = ts_monotonic_us() + 10 * 1000000LL;
 
-    while (flush(in) != 0 && ts_monotonic_us() < give_up_us) {
+    while (flush_all(in) != 0 && ts_monotonic_us() < give_up_us) {
         ts_sleep_until_us(in->next_retry_us, 1000);
-        if (!sink_connected(in->sink))
-            sink_connect(in->sink, 0);
+        retry_if_due(in);
     }
-    if (in->batch.messages > 0)
+    if (in->inflight_held || !batch_empty(&in->batch))
         LOG_WARN("exiting with %zu uncommitted messages; they will be consumed again on restart",
-                 in->batch.messages);
-    discard_batch(in);
+                 in->inflight.messages + in->batch.messages);
+    discard_batches(in);
 }
 
 int ingest_run(ingest_t *in)
@@ -642,17 +682,19 @@ int ingest_run(ingest_t *in)
             }
             rd_kafka_message_destroy(msg);
         }
-        if (in->paused)
+        if (in->inflight_held && !flusher_running(in->flusher))
             retry_if_due(in);
-        else if (flush_due(in))
-            flush(in);
+        else if (in->inflight_held && flusher_done(in->flusher))
+            settle(in);
+        if (flush_due(in) && !in->paused)
+            hand_off(in);
         now = ts_monotonic_us();
         metrics_gauge_set(in->batch_messages, (double)in->batch.messages);
         if (now >= next_lag_us) {
             update_lag(in);
             next_lag_us = now + 1000000;
         }
-        if (now >= next_partitions_us && !in->paused) {
+        if (now >= next_partitions_us && !in->inflight_held) {
             sink_ensure_partitions(in->sink, 3);
             next_partitions_us = now + 3600 * 1000000LL;
         }
@@ -663,7 +705,8 @@ int ingest_run(ingest_t *in)
             while (next_progress_us <= now)
                 next_progress_us += (int64_t)(in->conf.progress_s * 1e6);
         }
-        if (in->conf.exit_when_idle_s > 0 && in->assigned_once && in->batch.messages == 0 && !in->paused &&
+        if (in->conf.exit_when_idle_s > 0 && in->assigned_once && batch_empty(&in->batch) &&
+            !in->inflight_held &&
             now - in->last_message_us >= (int64_t)(in->conf.exit_when_idle_s * 1e6)) {
             LOG_INFO("no message for %.1f s: exiting", in->conf.exit_when_idle_s);
             break;

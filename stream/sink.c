@@ -43,27 +43,34 @@ struct sink {
     "CREATE TEMP TABLE stage_" t " ON COMMIT DELETE ROWS AS SELECT " cols      \
     " FROM " t " WITH NO DATA"
 
-/* Where each batch table's COPY rows go. Staged tables are deduplicated
- * through their staging table; the others are COPYed into place. */
+/* Where each batch table's COPY rows go. The raw tables are first COPYed
+ * straight into place (inside a savepoint); if that hits an id already
+ * stored, the batch goes through the staging tables and INSERT ... ON
+ * CONFLICT DO NOTHING instead. Dead letters and gaps are COPYed into place. */
 static const struct {
     const char *name;
     const char *stage_sql; /* NULL: not staged */
     const char *copy_sql;
+    const char *direct_sql; /* COPY straight into the raw table */
 } targets[BATCH_TABLES] = {
     [BATCH_USER_EVENTS] = {"user_events",
                            STAGE("user_events", BATCH_COLS_USER_EVENTS),
-                           "COPY stage_user_events (" BATCH_COLS_USER_EVENTS ") FROM STDIN"},
+                           "COPY stage_user_events (" BATCH_COLS_USER_EVENTS ") FROM STDIN",
+                           "COPY user_events (" BATCH_COLS_USER_EVENTS ") FROM STDIN"},
     [BATCH_TRANSACTIONS] = {"transactions",
                             STAGE("transactions", BATCH_COLS_TRANSACTIONS),
-                            "COPY stage_transactions (" BATCH_COLS_TRANSACTIONS ") FROM STDIN"},
+                            "COPY stage_transactions (" BATCH_COLS_TRANSACTIONS ") FROM STDIN",
+                            "COPY transactions (" BATCH_COLS_TRANSACTIONS ") FROM STDIN"},
     [BATCH_TRANSACTION_ITEMS] = {"transaction_items",
                                  STAGE("transaction_items", BATCH_COLS_TRANSACTION_ITEMS),
                                  "COPY stage_transaction_items (" BATCH_COLS_TRANSACTION_ITEMS
-                                 ") FROM STDIN"},
+                                 ") FROM STDIN",
+                                 "COPY transaction_items (" BATCH_COLS_TRANSACTION_ITEMS ") FROM STDIN"},
     [BATCH_INVENTORY_UPDATES] = {"inventory_updates",
                                  STAGE("inventory_updates", BATCH_COLS_INVENTORY_UPDATES),
                                  "COPY stage_inventory_updates (" BATCH_COLS_INVENTORY_UPDATES
-                                 ") FROM STDIN"},
+                                 ") FROM STDIN",
+                                 "COPY inventory_updates (" BATCH_COLS_INVENTORY_UPDATES ") FROM STDIN"},
     [BATCH_DEAD_LETTERS] = {"dead_letter_events", NULL,
                             "COPY dead_letter_events (" BATCH_COLS_DEAD_LETTERS ") FROM STDIN"},
     [BATCH_GAPS] = {"stream_gaps", NULL,
@@ -91,13 +98,6 @@ static const char insert_inventory_sql[] =
     "INSERT INTO inventory_updates (" BATCH_COLS_INVENTORY_UPDATES ") SELECT "
     BATCH_COLS_INVENTORY_UPDATES " FROM stage_inventory_updates ON CONFLICT DO NOTHING";
 
-static const char offset_insert_sql[] =
-    "INSERT INTO stream_offsets (consumer_group, topic, kafka_partition, next_offset, cluster_id)"
-    " VALUES ($1, $2, $3, $4, NULLIF($5, '')) ON CONFLICT DO NOTHING";
-static const char offset_update_sql[] =
-    "UPDATE stream_offsets SET next_offset = $4, cluster_id = COALESCE(NULLIF($6, ''), cluster_id),"
-    " updated_at = now()"
-    " WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3 AND next_offset = $5";
 static const char offset_select_sql[] =
     "SELECT next_offset, coalesce(cluster_id, '') FROM stream_offsets"
     " WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3";
@@ -333,13 +333,15 @@ int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
 
 /* COPYs buf (COPY text rows) with sql: PQputCopyData in chunks, then
  * PQputCopyEnd, then PQgetResult until NULL. Returns 0 and the number of
- * rows PostgreSQL took, or -1 (logged). */
+ * rows PostgreSQL took, -2 (not logged) for a unique violation when
+ * quiet_unique is set, or -1 (logged). */
 static int copy_in(sink_t *s, const char *sql, const batch_buf_t *buf,
-                   long long *copied)
+                   long long *copied, int quiet_unique)
 {
     PGresult *res = PQexec(s->conn, sql);
     int sent = 1;
     int logged = 0;
+    int unique = 0;
 
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         log_pg_error("could not start COPY", s->conn, res, sql);
@@ -359,7 +361,10 @@ static int copy_in(sink_t *s, const char *sql, const batch_buf_t *buf,
         if (st == PGRES_COMMAND_OK) {
             *copied = cmd_tuples(res);
         } else if (!logged) {
-            log_pg_error("COPY failed", s->conn, res, sql);
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            unique = quiet_unique && state != NULL && strcmp(state, "23505") == 0;
+            if (!unique)
+                log_pg_error("COPY failed", s->conn, res, sql);
             logged = 1;
         }
         PQclear(res);
@@ -371,18 +376,9 @@ static int copy_in(sink_t *s, const char *sql, const batch_buf_t *buf,
     }
     if (!sent && !logged)
         log_pg_error("could not send COPY data", s->conn, NULL, sql);
+    if (unique && sent)
+        return -2;
     return sent && !logged ? 0 : -1;
-}
-
-static int offset_cmp(const void *a, const void *b)
-{
-    const batch_offset_t *x = *(const batch_offset_t *const *)a;
-    const batch_offset_t *y = *(const batch_offset_t *const *)b;
-    int c = strcmp(x->topic, y->topic);
-
-    if (c != 0)
-        return c;
-    return (x->partition > y->partition) - (x->partition < y->partition);
 }
 
 /* Logs a failed fence with the value stream_offsets holds now. */
@@ -404,74 +400,217 @@ static void log_fenced(sink_t *s, const batch_offset_t *o, const char *const *pa
     PQclear(res);
 }
 
-/* Moves every partition's next_offset from committed_next to next, only if
- * stream_offsets still holds committed_next. Returns SINK_OK, SINK_FENCED
- * (logged) or SINK_RETRY (database error, logged). */
-static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
+/* Growable text for array literals of the fence statements. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} text_t;
+
+static int text_append(text_t *t, const char *s, size_t n)
 {
-    const batch_offset_t **sorted;
-    sink_status_t st = SINK_OK;
-
-    if (b->offset_count == 0)
-        return SINK_OK;
-    sorted = malloc(b->offset_count * sizeof(*sorted));
-    if (sorted == NULL) {
-        LOG_ERROR("out of memory sorting %zu partition offsets", b->offset_count);
-        return SINK_RETRY;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        char *data;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        if ((data = realloc(t->data, cap)) == NULL)
+            return -1;
+        t->data = data;
+        t->cap = cap;
     }
-    for (size_t i = 0; i < b->offset_count; i++)
-        sorted[i] = &b->offsets[i];
-    qsort(sorted, b->offset_count, sizeof(*sorted), offset_cmp);
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = '\0';
+    return 0;
+}
 
-    for (size_t i = 0; i < b->offset_count && st == SINK_OK; i++) {
-        const batch_offset_t *o = sorted[i];
-        char part[16], next[24], committed[24];
-        /* $5 is the cluster id for the insert, the fence value for the update */
-        const char *params[6] = {s->group, o->topic, part, next, committed, s->cluster_id};
-        int insert = o->committed_next < 0;
-        const char *sql = insert ? offset_insert_sql : offset_update_sql;
+/* Appends one element to a PostgreSQL array literal being built in t
+ * ("{" is added before the first, the caller closes it with "}"). Text
+ * elements are double-quoted with '"' and '\' escaped. */
+static int array_add(text_t *t, const char *value, int quote)
+{
+    int rc = text_append(t, t->len == 0 ? "{" : ",", 1);
+
+    if (quote)
+        rc |= text_append(t, "\"", 1);
+    for (const char *c = value; *c && rc == 0; c++) {
+        if (quote && (*c == '"' || *c == '\\'))
+            rc |= text_append(t, "\\", 1);
+        rc |= text_append(t, c, 1);
+    }
+    if (quote)
+        rc |= text_append(t, "\"", 1);
+    return rc;
+}
+
+static int array_add_int(text_t *t, int64_t v)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%" PRId64, v);
+    return array_add(t, num, 0);
+}
+
+/* Locks the batch's rows of stream_offsets in (topic, partition) order, so
+ * two instances cannot deadlock, then moves them in one statement. */
+static const char fence_lock_sql[] =
+    "SELECT 1 FROM stream_offsets WHERE consumer_group = $1"
+    " AND (topic, kafka_partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))"
+    " ORDER BY topic, kafka_partition FOR UPDATE";
+static const char fence_update_sql[] =
+    "UPDATE stream_offsets o SET next_offset = v.next_offset,"
+    " cluster_id = COALESCE(NULLIF($6, ''), o.cluster_id), updated_at = now()"
+    " FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[])"
+    " AS v(topic, kafka_partition, next_offset, committed)"
+    " WHERE o.consumer_group = $1 AND o.topic = v.topic AND o.kafka_partition = v.kafka_partition"
+    " AND o.next_offset = v.committed";
+static const char fence_insert_sql[] =
+    "INSERT INTO stream_offsets (consumer_group, topic, kafka_partition, next_offset, cluster_id)"
+    " SELECT $1, v.topic, v.kafka_partition, v.next_offset, NULLIF($5, '')"
+    " FROM unnest($2::text[], $3::int[], $4::bigint[]) AS v(topic, kafka_partition, next_offset)"
+    " ORDER BY 2, 3 ON CONFLICT DO NOTHING";
+
+/* After a failed fence: names each partition whose stored offset is not the
+ * one the batch started from. */
+static void log_fence_failures(sink_t *s, const batch_t *b)
+{
+    for (size_t i = 0; i < b->offset_count; i++) {
+        const batch_offset_t *o = &b->offsets[i];
+        char part[16];
+        const char *params[3] = {s->group, o->topic, part};
         PGresult *res;
+        int matches;
 
         snprintf(part, sizeof(part), "%" PRId32, o->partition);
-        snprintf(next, sizeof(next), "%" PRId64, o->next);
-        snprintf(committed, sizeof(committed), "%" PRId64, o->committed_next);
-        if (insert)
-            params[4] = s->cluster_id;
-        res = run(s, "could not store the offset", sql, insert ? 5 : 6, params, PGRES_COMMAND_OK);
-        if (res == NULL) {
-            st = SINK_RETRY;
-        } else if (cmd_tuples(res) != 1) {
-            log_fenced(s, o, params);
-            st = SINK_FENCED;
+        res = PQexecParams(s->conn, offset_select_sql, 3, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            PQclear(res);
+            return;
         }
+        matches = o->committed_next < 0 ? PQntuples(res) == 0
+                  : PQntuples(res) == 1 &&
+                        strtoll(PQgetvalue(res, 0, 0), NULL, 10) == o->committed_next;
+        PQclear(res);
+        if (!matches)
+            log_fenced(s, o, params);
+    }
+}
+
+/* Moves every partition's next_offset from committed_next to next, only if
+ * stream_offsets still holds committed_next (no row for -1), in two or three
+ * statements whatever the number of partitions. Returns SINK_OK,
+ * SINK_FENCED (logged) or SINK_RETRY (database error, logged). */
+static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
+{
+    text_t topics[2] = {{0}}, parts[2] = {{0}}, nexts[2] = {{0}}, committed = {0};
+    long long want[2] = {0, 0};
+    sink_status_t st = SINK_OK;
+    int oom = 0;
+
+    for (size_t i = 0; i < b->offset_count; i++) {
+        const batch_offset_t *o = &b->offsets[i];
+        int k = o->committed_next < 0; /* 0: update, 1: insert */
+        oom |= array_add(&topics[k], o->topic, 1) | array_add_int(&parts[k], o->partition) |
+               array_add_int(&nexts[k], o->next);
+        if (k == 0)
+            oom |= array_add_int(&committed, o->committed_next);
+        want[k]++;
+    }
+    for (int k = 0; k < 2 && !oom; k++)
+        if (want[k] > 0)
+            oom |= text_append(&topics[k], "}", 1) | text_append(&parts[k], "}", 1) |
+                   text_append(&nexts[k], "}", 1) | (k == 0 ? text_append(&committed, "}", 1) : 0);
+    if (oom) {
+        LOG_ERROR("out of memory building the offset fence");
+        st = SINK_RETRY;
+        goto out;
+    }
+    for (int k = 0; k < 2 && st == SINK_OK; k++) {
+        const char *update[6] = {s->group, topics[k].data, parts[k].data, nexts[k].data,
+                                 committed.data, s->cluster_id};
+        const char *insert[5] = {s->group, topics[k].data, parts[k].data, nexts[k].data,
+                                 s->cluster_id};
+        PGresult *res;
+
+        if (want[k] == 0)
+            continue;
+        if (k == 0) {
+            res = run(s, "could not lock the stored offsets", fence_lock_sql, 3, update, PGRES_TUPLES_OK);
+            PQclear(res);
+            if (res == NULL) {
+                st = SINK_RETRY;
+                break;
+            }
+            res = run(s, "could not store the offsets", fence_update_sql, 6, update, PGRES_COMMAND_OK);
+        } else {
+            res = run(s, "could not store the offsets", fence_insert_sql, 5, insert, PGRES_COMMAND_OK);
+        }
+        if (res == NULL)
+            st = SINK_RETRY;
+        else if (cmd_tuples(res) != want[k])
+            st = SINK_FENCED;
         PQclear(res);
     }
-    free(sorted);
+    if (st == SINK_FENCED)
+        log_fence_failures(s, b);
+out:
+    for (int k = 0; k < 2; k++) {
+        free(topics[k].data);
+        free(parts[k].data);
+        free(nexts[k].data);
+    }
+    free(committed.data);
     return st;
 }
 
-/* COPYs the batch and inserts the staged rows. Returns 0 or -1 (logged). */
-static int write_rows(sink_t *s, const batch_t *b, sink_result_t *res)
+/* The common case: no event of the batch is stored yet, so its raw rows
+ * are COPYed straight into the raw tables, as fast as psql's \copy. Returns
+ * 0, 1 when an id was already stored (rolled back to the savepoint; use the
+ * staging path), or -1 (logged). */
+static int write_direct(sink_t *s, const batch_t *b, sink_result_t *res)
 {
-    static const batch_table_t order[] = {
-        BATCH_USER_EVENTS, BATCH_TRANSACTIONS, BATCH_TRANSACTION_ITEMS,
-        BATCH_INVENTORY_UPDATES, BATCH_DEAD_LETTERS, BATCH_GAPS};
-    long long copied[BATCH_TABLES] = {0};
-    PGresult *r;
+    static const batch_table_t raw[] = {BATCH_USER_EVENTS, BATCH_TRANSACTIONS,
+                                        BATCH_TRANSACTION_ITEMS, BATCH_INVENTORY_UPDATES};
 
-    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-        batch_table_t t = order[i];
-        const batch_buf_t *buf = &b->tables[t];
+    if (run_cmd(s, "could not set a savepoint", "SAVEPOINT direct") != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
+        const batch_buf_t *buf = &b->tables[raw[i]];
+        long long copied = 0;
+        int rc;
 
         if (buf->len == 0)
             continue;
-        if (copy_in(s, targets[t].copy_sql, buf, &copied[t]) != 0)
+        rc = copy_in(s, targets[raw[i]].direct_sql, buf, &copied, 1);
+        if (rc == -2)
+            return run_cmd(s, "could not roll back to the savepoint", "ROLLBACK TO SAVEPOINT direct") == 0 ? 1 : -1;
+        if (rc != 0)
+            return -1;
+        res->inserted[raw[i]] = copied;
+    }
+    return run_cmd(s, "could not release the savepoint", "RELEASE SAVEPOINT direct");
+}
+
+/* COPYs the batch's raw rows into the staging tables and inserts the ones
+ * not stored yet. Returns 0 or -1 (logged). */
+static int write_staged(sink_t *s, const batch_t *b, sink_result_t *res)
+{
+    static const batch_table_t raw[] = {BATCH_USER_EVENTS, BATCH_TRANSACTIONS,
+                                        BATCH_TRANSACTION_ITEMS, BATCH_INVENTORY_UPDATES};
+    long long copied[BATCH_TABLES] = {0};
+    PGresult *r;
+
+    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
+        batch_table_t t = raw[i];
+        const batch_buf_t *buf = &b->tables[t];
+
+        res->inserted[t] = 0;
+        if (buf->len == 0)
+            continue;
+        if (copy_in(s, targets[t].copy_sql, buf, &copied[t], 0) != 0)
             return -1;
         if (copied[t] != (long long)buf->rows)
             LOG_WARN("COPY into %s took %lld rows, the batch counted %zu", targets[t].name,
                      copied[t], buf->rows);
-        if (targets[t].stage_sql == NULL)
-            res->inserted[t] = copied[t];
     }
     if (copied[BATCH_USER_EVENTS] > 0) {
         r = run(s, "could not insert user events", insert_user_events_sql, 0, NULL, PGRES_COMMAND_OK);
@@ -497,6 +636,27 @@ static int write_rows(sink_t *s, const batch_t *b, sink_result_t *res)
             return -1;
         res->inserted[BATCH_INVENTORY_UPDATES] = cmd_tuples(r);
         PQclear(r);
+    }
+    return 0;
+}
+
+/* Writes every table of the batch. Returns 0 or -1 (logged). */
+static int write_rows(sink_t *s, const batch_t *b, sink_result_t *res)
+{
+    static const batch_table_t direct[] = {BATCH_DEAD_LETTERS, BATCH_GAPS};
+    int rc = write_direct(s, b, res);
+
+    if (rc < 0 || (rc == 1 && write_staged(s, b, res) != 0))
+        return -1;
+    for (size_t i = 0; i < sizeof(direct) / sizeof(direct[0]); i++) {
+        const batch_buf_t *buf = &b->tables[direct[i]];
+        long long copied = 0;
+
+        if (buf->len == 0)
+            continue;
+        if (copy_in(s, targets[direct[i]].copy_sql, buf, &copied, 0) != 0)
+            return -1;
+        res->inserted[direct[i]] = copied;
     }
     return 0;
 }
