@@ -552,6 +552,7 @@ ingest_t *ingest_new(const ingest_conf_t *conf, metrics_t *m, char *errbuf, size
         "session.timeout.ms", "10000",
         "heartbeat.interval.ms", "1000",
         "fetch.wait.max.ms", "100",
+        "queued.max.messages.kbytes", "32768", /* prefetch: half the default, bounds RSS */
         "enable.partition.eof", "false",
         NULL,
     };
@@ -572,6 +573,8 @@ ingest_t *ingest_new(const ingest_conf_t *conf, metrics_t *m, char *errbuf, size
     init_metrics(in);
     in->sink = sink_new(conf->conninfo, conf->group, "ecom-stream");
     in->flusher = in->sink ? flusher_new(in->sink) : NULL;
+    if (in->sink != NULL)
+        sink_set_synchronous_commit(in->sink, conf->synchronous_commit);
     kconf = kafka_conf_build(conf->brokers, "ecom-stream", defaults, conf->xopts, errbuf, errsize);
     if (in->sink == NULL || in->flusher == NULL || kconf == NULL)
         goto fail;

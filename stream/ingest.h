@@ -32,6 +32,7 @@ typedef struct {
     size_t flush_bytes;     /* ... or the COPY text reaches this size */
     int flush_ms;           /* ... or the oldest message waited this long */
     size_t max_message_bytes;
+    int synchronous_commit; /* PostgreSQL waits for the WAL flush at commit */
     double exit_when_idle_s; /* 0: run until stopped */
     double progress_s;       /* 0: no progress lines */
 } ingest_conf_t;

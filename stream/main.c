@@ -31,6 +31,7 @@ typedef struct {
     int64_t flush_bytes;
     int64_t flush_ms;
     int64_t max_message_bytes;
+    int synchronous_commit;
     int64_t metrics_port;
     const char *metrics_bind;
     double exit_when_idle_s;
@@ -39,8 +40,8 @@ typedef struct {
 
 static stream_conf_t conf = {
     .group = "ecom-stream",
-    .flush_rows = 5000,
-    .flush_bytes = 8 * 1024 * 1024,
+    .flush_rows = 20000,
+    .flush_bytes = 16 * 1024 * 1024,
     .flush_ms = 200,
     .max_message_bytes = SCHEMA_MAX_MESSAGE_BYTES,
     .metrics_port = 9101,
@@ -60,10 +61,13 @@ static void usage(void)
     printf("PostgreSQL options:\n"
            "  -d, --dbname=CONNINFO      connection string or URI (default: libpq's PG* variables)\n\n");
     printf("Batching:\n"
-           "      --flush-rows=N         flush after N messages (default: 5000)\n"
-           "      --flush-bytes=N        flush when the batch holds N bytes of rows (default: 8388608)\n"
+           "      --flush-rows=N         flush after N messages (default: 20000)\n"
+           "      --flush-bytes=N        flush when the batch holds N bytes of rows (default: 16777216)\n"
            "      --flush-ms=MS          flush when the oldest message waited MS ms (default: 200)\n"
-           "      --max-message-bytes=N  larger messages are dead-lettered (default: %d)\n\n",
+           "      --max-message-bytes=N  larger messages are dead-lettered (default: %d)\n"
+           "      --synchronous-commit=on|off  wait for PostgreSQL's WAL flush at each commit\n"
+           "                             (default: off; a commit lost in a PostgreSQL crash loses\n"
+           "                             its offsets with it, so its messages are read again)\n\n",
            SCHEMA_MAX_MESSAGE_BYTES);
     printf("Operation:\n"
            "  -p, --metrics-port=PORT    Prometheus /metrics and /health port, 0 = off (default: 9101)\n"
@@ -91,6 +95,7 @@ enum {
     OPT_MAX_MESSAGE_BYTES,
     OPT_METRICS_BIND,
     OPT_EXIT_WHEN_IDLE,
+    OPT_SYNCHRONOUS_COMMIT,
 };
 
 static void parse_args(int argc, char **argv)
@@ -107,6 +112,7 @@ static void parse_args(int argc, char **argv)
         {"metrics-bind", required_argument, NULL, OPT_METRICS_BIND},
         {"progress", required_argument, NULL, 'P'},
         {"exit-when-idle", required_argument, NULL, OPT_EXIT_WHEN_IDLE},
+        {"synchronous-commit", required_argument, NULL, OPT_SYNCHRONOUS_COMMIT},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -141,6 +147,12 @@ static void parse_args(int argc, char **argv)
         case 'P': conf.progress_s = config_flag_double(optarg, 0, 86400, "-P/--progress"); break;
         case OPT_EXIT_WHEN_IDLE:
             conf.exit_when_idle_s = config_flag_double(optarg, 0.1, 1e7, "--exit-when-idle");
+            break;
+        case OPT_SYNCHRONOUS_COMMIT:
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+                config_usage_error("invalid value \"%s\" for option --synchronous-commit (expected on or off)",
+                                   optarg);
+            conf.synchronous_commit = strcmp(optarg, "on") == 0;
             break;
         case 'V': version(); exit(0);
         case 'h': usage(); exit(0);
@@ -180,6 +192,7 @@ int main(int argc, char **argv)
         .flush_bytes = (size_t)conf.flush_bytes,
         .flush_ms = (int)conf.flush_ms,
         .max_message_bytes = (size_t)conf.max_message_bytes,
+        .synchronous_commit = conf.synchronous_commit,
         .exit_when_idle_s = conf.exit_when_idle_s,
         .progress_s = conf.progress_s,
     };

@@ -37,6 +37,7 @@ struct sink {
     char *app_name;
     PGconn *conn; /* NULL while disconnected */
     char cluster_id[128]; /* Kafka cluster the offsets belong to, "" unknown */
+    int async_commit;     /* synchronous_commit = off */
 };
 
 #define STAGE(t, cols)                                                         \
@@ -257,7 +258,9 @@ int sink_connect(sink_t *s, int max_wait_ms)
     PQsetNoticeReceiver(s->conn, notice_cb, NULL);
     /* Timestamps in the batch carry their offset; UTC only makes the
      * session's own conversions (partition days) independent of the server. */
-    if (run_cmd(s, "could not prepare the PostgreSQL session", "SET TIME ZONE 'UTC'") != 0)
+    if (run_cmd(s, "could not prepare the PostgreSQL session", "SET TIME ZONE 'UTC'") != 0 ||
+        run_cmd(s, "could not prepare the PostgreSQL session",
+                s->async_commit ? "SET synchronous_commit = off" : "SET synchronous_commit = on") != 0)
         goto fail;
     for (int t = 0; t < BATCH_TABLES; t++) {
         if (targets[t].stage_sql == NULL)
@@ -299,6 +302,8 @@ int sink_ensure_partitions(sink_t *s, int days_ahead)
     PQclear(res);
     return 0;
 }
+
+void sink_set_synchronous_commit(sink_t *s, int on) { s->async_commit = !on; }
 
 void sink_set_cluster_id(sink_t *s, const char *cluster_id)
 {

@@ -38,6 +38,12 @@ sink_t *sink_new(const char *conninfo, const char *consumer_group,
                  const char *app_name);
 void sink_destroy(sink_t *s);
 
+/* Whether each flush waits for its WAL to reach disk (synchronous_commit;
+ * default on). Off is safe for exactly-once here: a commit lost in a
+ * PostgreSQL crash loses its offsets with it, so the messages are read
+ * again from Kafka. Applies from the next sink_connect(). */
+void sink_set_synchronous_commit(sink_t *s, int on);
+
 /* Connects (or reconnects) with retry and backoff for at most max_wait_ms
  * (-1: until the stop flag), then prepares the session (staging tables)
  * and makes sure today's and the next days' partitions exist.
