@@ -140,6 +140,24 @@ void batch_end_row(batch_buf_t *buf)
     buf->rows++;
 }
 
+/* Makes room for one more element in *array (count used, *cap allocated,
+ * doubling from first_cap). Returns -1 when out of memory. */
+static int grow(void **array, size_t count, size_t *cap, size_t elem, size_t first_cap)
+{
+    size_t new_cap;
+    void *grown;
+
+    if (count < *cap)
+        return 0;
+    new_cap = *cap ? *cap * 2 : first_cap;
+    grown = realloc(*array, new_cap * elem);
+    if (grown == NULL)
+        return -1;
+    *array = grown;
+    *cap = new_cap;
+    return 0;
+}
+
 int batch_note_offset(batch_t *b, const char *topic, int32_t partition,
                       int64_t committed_next, int64_t next)
 {
@@ -152,28 +170,16 @@ int batch_note_offset(batch_t *b, const char *topic, int32_t partition,
             return 0;
         }
     }
-    if (b->offset_count == b->offset_cap) {
-        size_t cap = b->offset_cap ? b->offset_cap * 2 : 16;
-        batch_offset_t *offsets = realloc(b->offsets, cap * sizeof(*offsets));
-        if (offsets == NULL)
-            return -1;
-        b->offsets = offsets;
-        b->offset_cap = cap;
-    }
+    if (grow((void **)&b->offsets, b->offset_count, &b->offset_cap, sizeof(*b->offsets), 16) != 0)
+        return -1;
     b->offsets[b->offset_count++] = (batch_offset_t){topic, partition, committed_next, next};
     return 0;
 }
 
 int batch_note_create_time(batch_t *b, int64_t create_ms)
 {
-    if (b->create_count == b->create_cap) {
-        size_t cap = b->create_cap ? b->create_cap * 2 : 1024;
-        int64_t *ms = realloc(b->create_ms, cap * sizeof(*ms));
-        if (ms == NULL)
-            return -1;
-        b->create_ms = ms;
-        b->create_cap = cap;
-    }
+    if (grow((void **)&b->create_ms, b->create_count, &b->create_cap, sizeof(*b->create_ms), 1024) != 0)
+        return -1;
     b->create_ms[b->create_count++] = create_ms;
     return 0;
 }

@@ -551,7 +551,7 @@ ingest_t *ingest_new(const ingest_conf_t *conf, metrics_t *m, char *errbuf, size
         "auto.offset.reset", "earliest",
         "session.timeout.ms", "10000",
         "heartbeat.interval.ms", "1000",
-        "fetch.wait.max.ms", "100",
+        "fetch.wait.max.ms", "50",
         "queued.max.messages.kbytes", "32768", /* prefetch: half the default, bounds RSS */
         "enable.partition.eof", "false",
         NULL,

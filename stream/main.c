@@ -42,7 +42,7 @@ static stream_conf_t conf = {
     .group = "ecom-stream",
     .flush_rows = 20000,
     .flush_bytes = 16 * 1024 * 1024,
-    .flush_ms = 200,
+    .flush_ms = 100,
     .max_message_bytes = SCHEMA_MAX_MESSAGE_BYTES,
     .metrics_port = 9101,
     .metrics_bind = "127.0.0.1",
@@ -63,7 +63,7 @@ static void usage(void)
     printf("Batching:\n"
            "      --flush-rows=N         flush after N messages (default: 20000)\n"
            "      --flush-bytes=N        flush when the batch holds N bytes of rows (default: 16777216)\n"
-           "      --flush-ms=MS          flush when the oldest message waited MS ms (default: 200)\n"
+           "      --flush-ms=MS          flush when the oldest message waited MS ms (default: 100)\n"
            "      --max-message-bytes=N  larger messages are dead-lettered (default: %d)\n"
            "      --synchronous-commit=on|off  wait for PostgreSQL's WAL flush at each commit\n"
            "                             (default: off; a commit lost in a PostgreSQL crash loses\n"

@@ -21,6 +21,7 @@
 #include "sink.h"
 #include "db.h"
 #include "elog.h"
+#include "js.h"
 #include "ts.h"
 
 #include <inttypes.h>
@@ -405,54 +406,28 @@ static void log_fenced(sink_t *s, const batch_offset_t *o, const char *const *pa
     PQclear(res);
 }
 
-/* Growable text for array literals of the fence statements. */
-typedef struct {
-    char *data;
-    size_t len, cap;
-} text_t;
-
-static int text_append(text_t *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 256;
-        char *data;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        if ((data = realloc(t->data, cap)) == NULL)
-            return -1;
-        t->data = data;
-        t->cap = cap;
-    }
-    memcpy(t->data + t->len, s, n);
-    t->len += n;
-    t->data[t->len] = '\0';
-    return 0;
-}
-
 /* Appends one element to a PostgreSQL array literal being built in t
  * ("{" is added before the first, the caller closes it with "}"). Text
  * elements are double-quoted with '"' and '\' escaped. */
-static int array_add(text_t *t, const char *value, int quote)
+static void array_add(js_writer_t *t, const char *value, int quote)
 {
-    int rc = text_append(t, t->len == 0 ? "{" : ",", 1);
-
+    js_raw(t, t->len == 0 ? "{" : ",", 1);
     if (quote)
-        rc |= text_append(t, "\"", 1);
-    for (const char *c = value; *c && rc == 0; c++) {
+        js_raw(t, "\"", 1);
+    for (const char *c = value; *c; c++) {
         if (quote && (*c == '"' || *c == '\\'))
-            rc |= text_append(t, "\\", 1);
-        rc |= text_append(t, c, 1);
+            js_raw(t, "\\", 1);
+        js_raw(t, c, 1);
     }
     if (quote)
-        rc |= text_append(t, "\"", 1);
-    return rc;
+        js_raw(t, "\"", 1);
 }
 
-static int array_add_int(text_t *t, int64_t v)
+static void array_add_int(js_writer_t *t, int64_t v)
 {
     char num[24];
-    snprintf(num, sizeof(num), "%" PRId64, v);
-    return array_add(t, num, 0);
+    js_format_int(v, num, sizeof(num));
+    array_add(t, num, 0);
 }
 
 /* Locks the batch's rows of stream_offsets in (topic, partition) order, so
@@ -506,24 +481,38 @@ static void log_fence_failures(sink_t *s, const batch_t *b)
  * SINK_FENCED (logged) or SINK_RETRY (database error, logged). */
 static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
 {
-    text_t topics[2] = {{0}}, parts[2] = {{0}}, nexts[2] = {{0}}, committed = {0};
+    js_writer_t topics[2], parts[2], nexts[2], committed;
     long long want[2] = {0, 0};
     sink_status_t st = SINK_OK;
     int oom = 0;
 
+    js_writer_init(&committed);
+    for (int k = 0; k < 2; k++) {
+        js_writer_init(&topics[k]);
+        js_writer_init(&parts[k]);
+        js_writer_init(&nexts[k]);
+    }
     for (size_t i = 0; i < b->offset_count; i++) {
         const batch_offset_t *o = &b->offsets[i];
         int k = o->committed_next < 0; /* 0: update, 1: insert */
-        oom |= array_add(&topics[k], o->topic, 1) | array_add_int(&parts[k], o->partition) |
-               array_add_int(&nexts[k], o->next);
+        array_add(&topics[k], o->topic, 1);
+        array_add_int(&parts[k], o->partition);
+        array_add_int(&nexts[k], o->next);
         if (k == 0)
-            oom |= array_add_int(&committed, o->committed_next);
+            array_add_int(&committed, o->committed_next);
         want[k]++;
     }
-    for (int k = 0; k < 2 && !oom; k++)
-        if (want[k] > 0)
-            oom |= text_append(&topics[k], "}", 1) | text_append(&parts[k], "}", 1) |
-                   text_append(&nexts[k], "}", 1) | (k == 0 ? text_append(&committed, "}", 1) : 0);
+    for (int k = 0; k < 2; k++) {
+        if (want[k] > 0) {
+            js_raw(&topics[k], "}", 1);
+            js_raw(&parts[k], "}", 1);
+            js_raw(&nexts[k], "}", 1);
+            if (k == 0)
+                js_raw(&committed, "}", 1);
+        }
+        oom |= topics[k].oom | parts[k].oom | nexts[k].oom;
+    }
+    oom |= committed.oom;
     if (oom) {
         LOG_ERROR("out of memory building the offset fence");
         st = SINK_RETRY;
@@ -559,11 +548,11 @@ static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
         log_fence_failures(s, b);
 out:
     for (int k = 0; k < 2; k++) {
-        free(topics[k].data);
-        free(parts[k].data);
-        free(nexts[k].data);
+        js_writer_free(&topics[k]);
+        js_writer_free(&parts[k]);
+        js_writer_free(&nexts[k]);
     }
-    free(committed.data);
+    js_writer_free(&committed);
     return st;
 }
 

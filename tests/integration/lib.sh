@@ -71,6 +71,23 @@ expect_status() {
     fi
 }
 
+# check_bad_flags PROG: reads "ARGS|PATTERN" lines on stdin; for each, PROG
+# ARGS must exit 2 with nothing on stdout, PATTERN and the --help hint on
+# stderr.
+check_bad_flags() {
+    local prog=$1 name args pattern
+    name=$(basename "$prog")
+    while IFS='|' read -r args pattern; do
+        # shellcheck disable=SC2086
+        expect_status "bad flags '$args' exit 2" 2 "$prog" $args
+        check "bad flags '$args' print nothing on stdout" "" "$(cat "$tmp/out")"
+        grep -q -- "$pattern" "$tmp/err" && ok "bad flags '$args' explain" \
+            || not_ok "bad flags '$args': stderr lacks \"$pattern\": $(cat "$tmp/err")"
+        grep -q "Try \"$name --help\"" "$tmp/err" && ok "bad flags '$args' hint" \
+            || not_ok "bad flags '$args' hint"
+    done
+}
+
 # Ends the test: prints the tally and exits 0 only if nothing failed.
 finish() {
     printf '%d passed, %d failed\n' "$passed" "$failed"

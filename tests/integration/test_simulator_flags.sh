@@ -17,15 +17,7 @@ grep -Eq '^ecom-simulator [0-9]+\.[0-9]+\.[0-9]+ \(librdkafka [0-9.]+\)$' "$tmp/
     && ok "--version line" || not_ok "--version line: $(cat "$tmp/out")"
 
 # bad flag cases: args | expected stderr pattern
-while IFS='|' read -r args pattern; do
-    # shellcheck disable=SC2086
-    expect_status "bad flags '$args' exit 2" 2 "$sim" $args
-    check "bad flags '$args' print nothing on stdout" "" "$(cat "$tmp/out")"
-    grep -q -- "$pattern" "$tmp/err" && ok "bad flags '$args' explain" \
-        || not_ok "bad flags '$args': stderr lacks \"$pattern\": $(cat "$tmp/err")"
-    grep -q 'Try "ecom-simulator --help"' "$tmp/err" && ok "bad flags '$args' hint" \
-        || not_ok "bad flags '$args' hint"
-done <<'CASES'
+check_bad_flags "$sim" <<'CASES'
 --bogus|invalid option "--bogus"
 -u abc|invalid value "abc" for option -u/--user-rate
 -u -5|invalid value "-5" for option -u/--user-rate

@@ -15,15 +15,7 @@ expect_status "--version exits 0" 0 "$stream" --version
 grep -Eq '^ecom-stream [0-9]+\.[0-9]+\.[0-9]+ \(librdkafka [0-9.]+, libpq [0-9]+\)$' "$tmp/out" \
     && ok "--version line" || not_ok "--version line: $(cat "$tmp/out")"
 
-while IFS='|' read -r args pattern; do
-    # shellcheck disable=SC2086
-    expect_status "bad flags '$args' exit 2" 2 "$stream" $args
-    check "bad flags '$args' print nothing on stdout" "" "$(cat "$tmp/out")"
-    grep -q -- "$pattern" "$tmp/err" && ok "bad flags '$args' explain" \
-        || not_ok "bad flags '$args': stderr lacks \"$pattern\": $(cat "$tmp/err")"
-    grep -q 'Try "ecom-stream --help"' "$tmp/err" && ok "bad flags '$args' hint" \
-        || not_ok "bad flags '$args' hint"
-done <<'CASES'
+check_bad_flags "$stream" <<'CASES'
 --bogus|invalid option "--bogus"
 -z|invalid option "-z"
 --flush-rows 0|invalid value "0" for option --flush-rows

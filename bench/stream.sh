@@ -1,0 +1,693 @@
+#!/usr/bin/env bash
+# bench/stream.sh - end-to-end throughput, memory and latency of ecom-stream,
+# side by side with its two ceilings: kcat reading the same topics (Kafka)
+# and psql \copy loading the same rows (PostgreSQL).
+#
+# Starts its own ecom-broker (the in-memory dev broker) on a free port, with
+# enough partitions that the broker's 5 MiB-per-partition retention keeps
+# every event, and its own throwaway PostgreSQL 15 cluster (scripts/
+# pg-local.sh, sql/init.sql applied, default server settings) on a free port.
+# Then, in one run:
+#   0. preloads EVENTS events with ecom-simulator --max-rate (not timed) and
+#      checks that the broker kept them all;
+#   1. kcat -C, once per topic in sequence, reads every message to /dev/null:
+#      the Kafka ceiling (wall seconds summed over the three processes; with
+#      ecom-stream's fetch.wait.max.ms=100, else each kcat waits up to 500 ms
+#      on the partitions' end);
+#   2. ecom-stream --exit-when-idle drains the topics into empty tables, once
+#      per --flush-rows value, each with a fresh consumer group. Its time is
+#      from process start to the moment /metrics shows every message
+#      committed (polled every 50 ms), so the idle wait before exiting is not
+#      counted; the process's whole wall time is in the notes. Row counts are
+#      checked against the simulator's valid_unique per topic;
+#   3. psql \copy loads the rows ecom-stream stored (exported beforehand, not
+#      timed: the BATCH_COLS_* columns of stream/batch.h) into the same
+#      day-partitioned, indexed raw tables after TRUNCATE: the PostgreSQL
+#      ceiling (wall seconds summed over the four tables);
+#   4. latency at the simulator's default rates: a fresh broker, ecom-stream
+#      with default settings, ecom-simulator -d SECONDS; p50/p99 of
+#      ecom_stream_commit_latency_seconds (Kafka timestamp to commit) from
+#      /metrics, cross-checked with ingested_at - event_time in the tables.
+#      The verdict uses the steady state: the first 5 s, while the
+#      simulator's producer connects, are subtracted (a /metrics snapshot).
+# A CHECKPOINT precedes every timed PostgreSQL phase. "PG CPU s" is the CPU
+# time of every server process (backends, walwriter, checkpointer,
+# autovacuum) during the phase, from /proc.
+# Prints the table and the goal verdicts (ecom-stream >= 50% of the \copy
+# ceiling's events/s, aim 70%; peak RSS < 100 MB; p99 latency < 1 s, aim
+# 300 ms) on stdout and writes them to bench/results/stream-DATE.txt.
+# Progress goes to stderr.
+#
+# Usage: bench/stream.sh [-n EVENTS] [-p PARTITIONS] [--flush-rows LIST] [-d SECONDS]
+#                        [-s SEED] [-a ECOM_STREAM_ARG]...
+# Exit status: 0 when the runs completed, whatever the verdicts; 1 when a run
+# failed or a count did not match; 2 on a usage error.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=$repo/build/bin
+pgbin=${ECOM_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+prog=bench/stream.sh
+
+events=1000000
+partitions=
+flush_list= # default: ecom-stream's own --flush-rows default, then 5000 or 20000
+latency_s=60
+seed=1
+stream_args=() # extra ecom-stream arguments (-a), for every ecom-stream run
+lat_partitions=3 # the dev broker's default (TOPIC_PARTITIONS)
+
+# Bytes a stored event needs on the broker: measured about 95 (400-byte JSON,
+# snappy about 4.4:1), times 3 for safety.
+stored_bytes_per_event=300
+partition_bytes=5242880
+
+usage() {
+    cat <<EOF
+$prog benchmarks ecom-stream end to end against kcat and psql \\copy.
+
+Usage:
+  $prog [OPTION]...
+
+Options:
+  -n, --events=N            events to preload and drain (default: $events)
+  -p, --partitions=N        partitions of every topic on the dev broker
+                            (default: enough to keep every event, at least 64)
+      --flush-rows=LIST     comma-separated --flush-rows values for ecom-stream;
+                            the first is the one judged (default: ecom-stream's
+                            default, then 5000, or 20000 if that is the default)
+  -d, --latency-seconds=N   ecom-simulator run at the default rates for the
+                            latency measurement, 0 = skip (default: $latency_s)
+  -s, --seed=N              simulator seed of the preload (default: $seed)
+  -a, --stream-arg=ARG      pass ARG to every ecom-stream run (repeatable),
+                            e.g. -a --flush-ms=50 -a -Xqueued.max.messages.kbytes=16384
+  -h, --help                show this help and exit
+
+Needs the project's build (built into build/ if missing) and scripts/deps.sh.
+Results: stdout and bench/results/stream-DATE.txt.
+EOF
+}
+
+usage_error() {
+    echo "$prog: $1" >&2
+    echo "Try \"$prog --help\" for more information." >&2
+    exit 2
+}
+
+say() { echo "bench: $*" >&2; }
+
+die() {
+    echo "bench: error: $*" >&2
+    exit 1
+}
+
+# posint NAME VALUE [MIN]: VALUE must be an integer >= MIN (default 1).
+posint() {
+    if ! [[ $2 =~ ^[0-9]+$ ]] || (($2 < ${3:-1} || $2 > 1000000000)); then
+        usage_error "invalid value \"$2\" for option $1"
+    fi
+}
+
+while (($#)); do
+    case $1 in
+    -n | --events) (($# >= 2)) || usage_error "option $1 requires a value"; events=$2; shift ;;
+    --events=*) events=${1#*=} ;;
+    -p | --partitions) (($# >= 2)) || usage_error "option $1 requires a value"; partitions=$2; shift ;;
+    --partitions=*) partitions=${1#*=} ;;
+    --flush-rows) (($# >= 2)) || usage_error "option $1 requires a value"; flush_list=$2; shift ;;
+    --flush-rows=*) flush_list=${1#*=} ;;
+    -d | --latency-seconds) (($# >= 2)) || usage_error "option $1 requires a value"; latency_s=$2; shift ;;
+    --latency-seconds=*) latency_s=${1#*=} ;;
+    -a | --stream-arg) (($# >= 2)) || usage_error "option $1 requires a value"; stream_args+=("$2"); shift ;;
+    --stream-arg=*) stream_args+=("${1#*=}") ;;
+    -s | --seed) (($# >= 2)) || usage_error "option $1 requires a value"; seed=$2; shift ;;
+    --seed=*) seed=${1#*=} ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage_error "invalid option \"$1\"" ;;
+    esac
+    shift
+done
+posint -n/--events "$events"
+posint -d/--latency-seconds "$latency_s" 0
+posint -s/--seed "$seed" 0
+flush_given=${flush_list:+1}
+IFS=, read -ra flush_rows <<<"${flush_list:-1}"
+((${#flush_rows[@]} > 0)) || usage_error "invalid value \"$flush_list\" for option --flush-rows"
+for f in "${flush_rows[@]}"; do
+    [[ $f =~ ^[0-9]+$ ]] && ((f >= 1 && f <= 10000000)) ||
+        usage_error "invalid value \"$flush_list\" for option --flush-rows"
+done
+if [[ -z $partitions ]]; then
+    partitions=$(((events * stored_bytes_per_event + partition_bytes - 1) / partition_bytes))
+    ((partitions >= 64)) || partitions=64
+fi
+posint -p/--partitions "$partitions"
+((partitions <= 4096)) || usage_error "invalid value \"$partitions\" for option -p/--partitions"
+
+"$repo/scripts/deps.sh" >&2
+if [[ ! -x $bin/ecom-simulator || ! -x $bin/ecom-broker || ! -x $bin/ecom-stream ]]; then
+    say "building into $repo/build"
+    "$repo/scripts/build.sh" "$repo/build" >&2
+fi
+# ecom-stream's batching and commit defaults, from its --help.
+stream_default() {
+    "$bin/ecom-stream" --help | awk -v opt="--$1=" '
+        index($0, opt) { n = 3 }
+        n > 0 && match($0, /\(default: [^;)]*/) { print substr($0, RSTART + 10, RLENGTH - 10); exit }
+        n > 0 { n-- }'
+}
+def_rows=$(stream_default flush-rows)
+[[ $def_rows =~ ^[0-9]+$ ]] || die "could not read the --flush-rows default from ecom-stream --help"
+stream_defaults="--flush-rows $def_rows, --flush-bytes $(stream_default flush-bytes), --flush-ms $(stream_default flush-ms)"
+sync_default=$(stream_default synchronous-commit)
+[[ -z $sync_default ]] || stream_defaults+=", --synchronous-commit $sync_default"
+if [[ -z $flush_given ]]; then
+    flush_list=$def_rows,$((def_rows == 5000 ? 20000 : 5000))
+    IFS=, read -ra flush_rows <<<"$flush_list"
+fi
+export ECOM_ENV_FILE=/dev/null # a developer's .env must not change the run
+unset KAFKA_BOOTSTRAP_SERVERS TOPIC_PARTITIONS STREAM_GROUP_ID STREAM_METRICS_PORT LOG_LEVEL
+unset SIMULATOR_USER_RATE SIMULATOR_TRANSACTION_RATE SIMULATOR_INVENTORY_RATE SIMULATOR_MULTIPLIER
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-stream.XXXXXX")
+chmod 755 "$tmp" # as root, PostgreSQL runs as "postgres" and must enter it
+broker_pid=
+pg_started=
+bg_pids=()
+cleanup() {
+    local pid
+    for pid in "${bg_pids[@]}"; do
+        # /usr/bin/time does not pass signals on: stop its child first.
+        pkill -TERM -P "$pid" 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    if [[ -n $broker_pid ]]; then
+        kill -TERM "$broker_pid" 2>/dev/null || true
+        wait "$broker_pid" 2>/dev/null || true
+    fi
+    if [[ -n $pg_started ]]; then
+        "$repo/scripts/pg-local.sh" stop >/dev/null 2>&1 || true
+    fi
+    rm -rf -- "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+topics=(user-events transactions inventory-updates)
+tables=(user_events transactions transaction_items inventory_updates)
+
+# start_broker PARTITIONS: ecom-broker on a free port with the three topics
+# at PARTITIONS each; sets bootstrap. Retries when the port is taken first.
+start_broker() {
+    local port
+    for _ in 1 2 3 4 5; do
+        port=$(free_port)
+        "$bin/ecom-broker" --listen "127.0.0.1:$port" --partitions "$1" \
+            >"$tmp/broker.out" 2>"$tmp/broker.err" &
+        broker_pid=$!
+        for _ in $(seq 100); do
+            if grep -q '^bootstrap=' "$tmp/broker.out" 2>/dev/null; then
+                bootstrap=127.0.0.1:$port
+                return 0
+            fi
+            kill -0 "$broker_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        stop_broker
+    done
+    cat "$tmp/broker.err" >&2
+    die "could not start ecom-broker"
+}
+
+stop_broker() {
+    if [[ -n $broker_pid ]]; then
+        kill -TERM "$broker_pid" 2>/dev/null || true
+        wait "$broker_pid" 2>/dev/null || true
+        broker_pid=
+    fi
+}
+
+# start_pg: a throwaway cluster in $tmp on a free port (as
+# tests/integration/lib.sh does); exports the PG* variables.
+start_pg() {
+    export ECOM_PGDATA=$tmp/pg PGPORT=$(free_port) ECOM_PG_QUIET=1
+    export POSTGRES_DB=ecommerce POSTGRES_USER=ecom POSTGRES_PASSWORD=ecom_bench
+    export PGHOST=localhost PGDATABASE=ecommerce PGUSER=ecom PGPASSWORD=ecom_bench
+    pg_started=1
+    "$repo/scripts/pg-local.sh" start >&2 || die "could not start PostgreSQL"
+}
+
+# sql STATEMENT: runs it as the project role; prints unaligned tuples.
+sql() {
+    "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# sql_super STATEMENT: runs it as the cluster's superuser over its socket.
+sql_super() {
+    local owner
+    owner=$(stat -c %U "$ECOM_PGDATA")
+    if ((EUID == 0)); then
+        (cd / && runuser -u "$owner" -- "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 \
+            -h "$ECOM_PGDATA" -p "$PGPORT" -U "$owner" -d "$PGDATABASE" -c "$1")
+    else
+        "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$ECOM_PGDATA" -p "$PGPORT" \
+            -U "$owner" -d "$PGDATABASE" -c "$1"
+    fi
+}
+
+# pg_cpu: CPU seconds used so far by the server: every live server process
+# plus the children the postmaster has reaped (its cutime/cstime). Waits
+# (up to 5 s) for the backends of our disconnected clients to go, and
+# reads again when a child came or went during the reading.
+pg_cpu() {
+    local pm kids kids_after hz stats
+    pm=$(sed -n 1p "$ECOM_PGDATA/postmaster.pid")
+    hz=$(getconf CLK_TCK)
+    for _ in $(seq 100); do
+        [[ -z $(pgrep -P "$pm" -f "^postgres: $PGUSER " || true) ]] && break
+        sleep 0.05
+    done
+    for _ in $(seq 20); do
+        kids=$(pgrep -P "$pm" | tr '\n' ' ' || true)
+        stats=$(
+            for kid in $kids; do
+                sed 's/^.*) //' "/proc/$kid/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true
+            done
+            sed 's/^.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }'
+        )
+        kids_after=$(pgrep -P "$pm" | tr '\n' ' ' || true)
+        [[ $kids == "$kids_after" ]] && break
+    done
+    awk -v hz="$hz" '{ s += $1 } END { printf "%.2f\n", s / hz }' <<<"$stats"
+}
+
+# fresh_tables: empties everything ecom-stream writes, then checkpoints, so
+# each timed phase starts from the same state.
+fresh_tables() {
+    sql "TRUNCATE user_events, transactions, transaction_items, inventory_updates,
+         dead_letter_events, stream_offsets, stream_gaps"
+    sql "CHECKPOINT"
+}
+
+# batch_cols NAME: the column list BATCH_COLS_NAME of stream/batch.h.
+batch_cols() {
+    awk -v m="BATCH_COLS_$1" '
+        $1 == "#define" && $2 == m { on = 1 }
+        on {
+            line = $0
+            while (match(line, /"[^"]*"/)) {
+                s = s substr(line, RSTART + 1, RLENGTH - 2)
+                line = substr(line, RSTART + RLENGTH)
+            }
+            if ($0 !~ /\\[ \t]*$/) { print s; exit }
+        }' "$repo/stream/batch.h"
+}
+
+# timed NAME OUT CMD...: runs CMD under GNU time, stdout to OUT, stderr to
+# $tmp/NAME.err; "wall_s rss_kib user_s sys_s" goes to $tmp/NAME.res.
+timed() {
+    local name=$1 out=$2 rc=0
+    shift 2
+    /usr/bin/time -o "$tmp/$name.time" -f '%e %M %U %S' "$@" >"$out" 2>"$tmp/$name.err" || rc=$?
+    if ((rc != 0)); then
+        tail -n 20 "$tmp/$name.err" >&2
+        die "$name exited with status $rc"
+    fi
+    tail -n 1 "$tmp/$name.time" >"$tmp/$name.res"
+}
+
+# json FILE EXPR: a Python expression on the JSON object in FILE (j).
+json() {
+    /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# wait_committed PORT COUNT PID TIMEOUT_S: polls ecom-stream's /metrics every
+# 50 ms until messages_consumed_total (summed over topics) reaches COUNT.
+# Prints "first_s done_s consumed flushes flush_s" (epoch seconds of the
+# first commit and of reaching COUNT, then flushes_total and the sum of
+# flush_duration_seconds at that moment); fails when PID exits or
+# TIMEOUT_S passes first.
+wait_committed() {
+    /usr/bin/python3 - "$@" <<'EOF'
+import os, sys, time, urllib.request
+port, want, pid, timeout = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+url = "http://127.0.0.1:%d/metrics" % port
+first, consumed, deadline = None, 0, time.time() + timeout
+while time.time() < deadline:
+    try:
+        body = urllib.request.urlopen(url, timeout=5).read().decode()
+    except OSError:
+        body = None
+    now = time.time()
+    if body is not None:
+        lines = body.splitlines()
+        def metric(prefix):
+            return sum(float(l.rsplit(" ", 1)[1]) for l in lines if l.startswith(prefix))
+        consumed = int(metric("ecom_stream_messages_consumed_total"))
+        if consumed > 0 and first is None:
+            first = now
+        if consumed >= want:
+            print("%.3f %.3f %d %d %.2f" % (first, now, consumed, metric("ecom_stream_flushes_total "),
+                                           metric("ecom_stream_flush_duration_seconds_sum ")))
+            sys.exit(0)
+    else:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+    time.sleep(0.05)
+print("%.3f 0 %d 0 0" % (first or 0, consumed))
+sys.exit(1)
+EOF
+}
+
+# latency_quantiles END [BASE]: p50, p99 (ms), count and mean (ms) of
+# ecom_stream_commit_latency_seconds in the /metrics dump END, less the
+# observations already in dump BASE; interpolated linearly inside buckets
+# as Prometheus's histogram_quantile() does.
+latency_quantiles() {
+    /usr/bin/python3 - "$@" <<'EOF'
+import re, sys
+name = "ecom_stream_commit_latency_seconds"
+def load(path):
+    buckets, total, ssum = {}, 0.0, 0.0
+    for l in open(path):
+        m = re.match(name + r'_bucket\{le="([^"]+)"\} (\S+)$', l.strip())
+        if m:
+            buckets[float(m.group(1))] = float(m.group(2))
+        elif l.startswith(name + "_count "):
+            total = float(l.split()[1])
+        elif l.startswith(name + "_sum "):
+            ssum = float(l.split()[1])
+    return buckets, total, ssum
+end = load(sys.argv[1])
+base = load(sys.argv[2]) if len(sys.argv) > 2 else ({}, 0.0, 0.0)
+buckets = sorted((le, c - base[0].get(le, 0.0)) for le, c in end[0].items())
+total, ssum = end[1] - base[1], end[2] - base[2]
+def quantile(q):
+    rank, lo, below = q * total, 0.0, 0.0
+    for le, cum in buckets:
+        if cum >= rank and cum > below:
+            if le == float("inf"):
+                return lo
+            return lo + (le - lo) * (rank - below) / (cum - below)
+        lo, below = le, cum
+    return float("nan")
+print("%.0f %.0f %d %.0f" % (1000 * quantile(0.5), 1000 * quantile(0.99), total,
+                             1000 * ssum / total if total else 0))
+EOF
+}
+
+# log_epoch FILE PATTERN: epoch seconds of the first log line matching PATTERN.
+log_epoch() {
+    local ts
+    ts=$(grep -m 1 -- "$2" "$1" | cut -d' ' -f1) || true
+    [[ -n $ts ]] && date -d "$ts" +%s.%N || echo 0
+}
+
+# check_rows LABEL: the raw tables must hold exactly the simulator's valid
+# events, transaction_items one row per item (sum(item_count), and as many
+# as after the first run), nothing dead-lettered and no gaps.
+check_rows() {
+    local got want n
+    got=$(sql "SELECT (SELECT count(*) FROM user_events) || ' ' || (SELECT count(*) FROM transactions)
+        || ' ' || (SELECT count(*) FROM inventory_updates) || ' ' || (SELECT count(*) FROM transaction_items)
+        || ' ' || (SELECT coalesce(sum(item_count), 0) FROM transactions)
+        || ' ' || (SELECT count(*) FROM dead_letter_events) || ' ' || (SELECT count(*) FROM stream_gaps)")
+    n=${items:-$(cut -d' ' -f5 <<<"$got")}
+    want="$valid_ue $valid_tx $valid_inv $n $n 0 0"
+    [[ $got == "$want" ]] ||
+        die "$1: tables hold (user_events transactions inventory_updates items sum(item_count) dead gaps) $got, expected $want"
+}
+
+# latency_sql FROM_S: p50 p99 max count (ms) of ingested_at - event_time
+# over the events generated FROM_S seconds or more after the first one.
+latency_sql() {
+    sql "WITH x AS (SELECT event_time, extract(epoch FROM ingested_at - event_time) AS l FROM user_events
+            UNION ALL SELECT event_time, extract(epoch FROM ingested_at - event_time) FROM transactions
+            UNION ALL SELECT event_time, extract(epoch FROM ingested_at - event_time) FROM inventory_updates)
+        SELECT round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY l)),
+               round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY l)), round(1000 * max(l)), count(*)
+        FROM x WHERE event_time >= (SELECT min(event_time) FROM x) + interval '$1 s'" | tr '|' ' '
+}
+
+# stream_run FLUSH_ROWS: drains the preloaded topics with ecom-stream into
+# empty tables; sets s_drain s_wall s_rss s_cpu s_pgcpu s_join s_first
+# s_flushes s_flush_s.
+stream_run() {
+    local fr=$1 name=stream-$1 port pid rc=0 t0 cpu0 first done_s consumed user sys
+    fresh_tables
+    port=$(free_port)
+    cpu0=$(pg_cpu)
+    t0=$(date +%s.%N)
+    /usr/bin/time -o "$tmp/$name.time" -f '%e %M %U %S' "$bin/ecom-stream" -b "$bootstrap" \
+        -g "bench-$fr-$RANDOM" -p "$port" -P 0 --flush-rows "$fr" --exit-when-idle 2 "${stream_args[@]}" \
+        >/dev/null 2>"$tmp/$name.err" &
+    pid=$!
+    bg_pids+=("$pid")
+    read -r first done_s consumed s_flushes s_flush_s < <(wait_committed "$port" "$events" "$pid" 1800 || true)
+    wait "$pid" || rc=$?
+    bg_pids=()
+    if ((rc != 0)) || [[ $done_s == 0 ]]; then
+        tail -n 20 "$tmp/$name.err" >&2
+        die "ecom-stream --flush-rows $fr committed $consumed of $events messages (exit status $rc)"
+    fi
+    cpu1=$(pg_cpu)
+    s_pgcpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')
+    read -r s_wall s_rss user sys <"$tmp/$name.time"
+    s_cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+    s_drain=$(awk -v a="$t0" -v b="$done_s" 'BEGIN { printf "%.2f", b - a }')
+    s_first=$(awk -v a="$t0" -v b="$first" 'BEGIN { printf "%.2f", b - a }')
+    s_join=$(awk -v a="$t0" -v b="$(log_epoch "$tmp/$name.err" ' assigned ')" \
+        'BEGIN { printf "%.2f", (b > 0 ? b - a : -1) }')
+    check_rows "ecom-stream --flush-rows $fr"
+}
+
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+say "$events events, $partitions partitions per topic, flush-rows $flush_list, latency run ${latency_s} s; load average $load_start"
+start_pg
+sql_super "GRANT pg_checkpoint TO $PGUSER" >/dev/null
+pg_settings=$(sql "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name)
+    FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'max_wal_size', 'fsync', 'autovacuum')")
+say "PostgreSQL on localhost:$PGPORT ($pg_settings)"
+start_broker "$partitions"
+say "ecom-broker at $bootstrap"
+
+# 0. preload
+say "preloading: ecom-simulator --max-rate -n $events -s $seed"
+timed preload "$tmp/preload.json" "$bin/ecom-simulator" --max-rate -n "$events" -P 0 -s "$seed" -b "$bootstrap"
+delivered=$(json "$tmp/preload.json" 'j["delivered"]')
+[[ $delivered == "$events" ]] || die "ecom-simulator delivered $delivered of $events events"
+valid_ue=$(json "$tmp/preload.json" 'j["topics"]["user-events"]["valid_unique"]')
+valid_tx=$(json "$tmp/preload.json" 'j["topics"]["transactions"]["valid_unique"]')
+valid_inv=$(json "$tmp/preload.json" 'j["topics"]["inventory-updates"]["valid_unique"]')
+declare -A produced
+for t in "${topics[@]}"; do
+    produced[$t]=$(json "$tmp/preload.json" "j[\"topics\"][\"$t\"][\"produced\"]")
+    kept=$(kcat -C -b "$bootstrap" -t "$t" -o beginning -e -q -f '%o\n' | wc -l)
+    ((kept == produced[$t])) ||
+        die "the broker kept $kept of the $t topic's ${produced[$t]} messages; retention dropped some (try more partitions: -p $((2 * partitions)))"
+done
+
+# 1. kcat, one topic after the other
+say "kcat -C reading the ${topics[*]} topics to /dev/null"
+k_wall=0 k_cpu=0 k_rss=0
+for t in "${topics[@]}"; do
+    timed "kcat-$t" /dev/null kcat -C -b "$bootstrap" -t "$t" -o beginning -e -q -X fetch.wait.max.ms=100
+    read -r w r u y <"$tmp/kcat-$t.res"
+    k_wall=$(awk -v a="$k_wall" -v b="$w" 'BEGIN { printf "%.2f", a + b }')
+    k_cpu=$(awk -v a="$k_cpu" -v u="$u" -v y="$y" 'BEGIN { printf "%.2f", a + u + y }')
+    if ((r > k_rss)); then k_rss=$r; fi
+done
+
+# 2. ecom-stream, once per flush setting
+declare -A r_drain r_total r_wall r_rss r_cpu r_pgcpu r_join r_first r_flushes r_flush_s
+for fr in "${flush_rows[@]}"; do
+    say "ecom-stream --flush-rows $fr draining $events messages into empty tables"
+    stream_run "$fr"
+    r_drain[$fr]=$(awk -v a="$s_drain" -v b="$s_join" 'BEGIN { printf "%.2f", a - b }')
+    r_total[$fr]=$s_drain r_wall[$fr]=$s_wall r_rss[$fr]=$s_rss r_cpu[$fr]=$s_cpu
+    r_pgcpu[$fr]=$s_pgcpu r_join[$fr]=$s_join r_first[$fr]=$s_first
+    r_flushes[$fr]=$s_flushes r_flush_s[$fr]=$s_flush_s
+    say "  all committed $s_drain s after start (partitions assigned at $s_join s, first commit at $s_first s)"
+    awk -v j="$s_join" 'BEGIN { exit !(j > 0) }' || die "no partition assignment in ecom-stream's log"
+    if [[ $fr == "${flush_rows[0]}" ]]; then
+        items=$(sql "SELECT count(*) FROM transaction_items")
+        say "exporting the stored rows as COPY text for \\copy (not timed)"
+        mkdir -p "$tmp/copy"
+        for t in "${tables[@]}"; do
+            sql "\\copy (SELECT $(batch_cols "${t^^}") FROM $t) TO '$tmp/copy/$t.txt'"
+        done
+    fi
+done
+
+# 3. psql \copy into the same tables, emptied
+say "psql \\copy loading the same rows into the emptied tables"
+fresh_tables
+c_wall=0 c_cpu=0 c_rss=0
+cpu0=$(pg_cpu)
+for t in "${tables[@]}"; do
+    timed "copy-$t" /dev/null "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 \
+        -c "\\copy $t ($(batch_cols "${t^^}")) FROM '$tmp/copy/$t.txt'"
+    read -r w r u y <"$tmp/copy-$t.res"
+    c_wall=$(awk -v a="$c_wall" -v b="$w" 'BEGIN { printf "%.2f", a + b }')
+    c_cpu=$(awk -v a="$c_cpu" -v u="$u" -v y="$y" 'BEGIN { printf "%.2f", a + u + y }')
+    if ((r > c_rss)); then c_rss=$r; fi
+done
+c_pgcpu=$(awk -v a="$cpu0" -v b="$(pg_cpu)" 'BEGIN { printf "%.2f", b - a }')
+check_rows '\copy'
+copy_bytes=$(cat "$tmp"/copy/*.txt | wc -c)
+
+# 4. latency at the default rates, on a fresh broker
+lat_p50=- lat_p99=- lat_n=0 lat_mean=- db_p50=- db_p99=- db_max=- db_n=0 lat_delivered=0 lat_rss=0
+warmup=5 # seconds of the latency run left out of the steady-state figures
+((latency_s > 2 * warmup)) || warmup=0
+if ((latency_s > 0)); then
+    say "latency: ecom-stream (default settings) and ecom-simulator -d $latency_s at the default rates"
+    stop_broker
+    start_broker "$lat_partitions"
+    fresh_tables
+    port=$(free_port)
+    "$bin/ecom-stream" -b "$bootstrap" -g bench-latency -p "$port" -P 10 "${stream_args[@]}" \
+        2>"$tmp/latency.err" &
+    pid=$!
+    bg_pids+=("$pid")
+    for i in $(seq 601); do
+        n=$(cat "$tmp/latency.err" 2>/dev/null | grep -c ' assigned ' || true)
+        ((n >= 3 * lat_partitions)) && break
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$tmp/latency.err" >&2; die "ecom-stream exited"; }
+        ((i <= 600)) || die "ecom-stream got no partitions within 60 s"
+        sleep 0.1
+    done
+    # The simulator runs in the background so that a /metrics snapshot
+    # after $warmup s splits off its start (its producer connecting).
+    "$bin/ecom-simulator" -b "$bootstrap" -d "$latency_s" -P 0 >"$tmp/latency-sim.json" \
+        2>"$tmp/latency-sim.err" &
+    sim_pid=$!
+    bg_pids+=("$sim_pid")
+    sleep "$warmup"
+    curl -sf "http://127.0.0.1:$port/metrics" >"$tmp/latency-warm.prom" || die "could not read ecom-stream's /metrics"
+    rc=0
+    wait "$sim_pid" || rc=$?
+    ((rc == 0)) || { tail -n 20 "$tmp/latency-sim.err" >&2; die "ecom-simulator exited with status $rc"; }
+    lat_delivered=$(json "$tmp/latency-sim.json" 'j["delivered"]')
+    wait_committed "$port" "$lat_delivered" "$pid" 60 >/dev/null ||
+        die "ecom-stream did not commit the latency run's $lat_delivered messages"
+    curl -sf "http://127.0.0.1:$port/metrics" >"$tmp/latency-end.prom" || die "could not read ecom-stream's /metrics"
+    read -r lat_p50 lat_p99 lat_n lat_mean < <(latency_quantiles "$tmp/latency-end.prom" "$tmp/latency-warm.prom")
+    read -r all_p50 all_p99 all_n all_mean < <(latency_quantiles "$tmp/latency-end.prom")
+    lat_rss=$(awk '$1 == "process_resident_memory_bytes" { printf "%.0f", $2 / 1024 }' "$tmp/latency-end.prom")
+    kill -TERM "$pid"
+    wait "$pid" || die "ecom-stream exited with status $? after SIGTERM"
+    bg_pids=()
+    read -r db_p50 db_p99 db_max db_n < <(latency_sql "$warmup")
+    read -r dball_p50 dball_p99 dball_max dball_n < <(latency_sql 0)
+fi
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ------------------------------------------------------------------ report
+mkdir -p "$repo/bench/results"
+stamp=$(date +%Y%m%d-%H%M%S)
+result=$repo/bench/results/stream-$stamp.txt
+
+eps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }'; }
+copy_eps=$(eps "$events" "$c_wall")
+
+# row LABEL EVENTS SECONDS CPU PGCPU RSS_KIB (the label through the
+# environment: awk -v would eat its backslashes)
+row() {
+    L=$1 awk -v n="$2" -v s="$3" -v c="$4" -v p="$5" -v r="$6" -v k="$copy_eps" 'BEGIN {
+        eps = s > 0 ? n / s : 0
+        printf "%-32s %8d %8.2f %6.2f %8s %9.0f %11.1f %8.1f%%\n",
+            ENVIRON["L"], n, s, c, p, eps, r / 1024, (k > 0 ? 100 * eps / k : 0)
+    }'
+}
+
+# verdict TEXT OK: one goal line.
+verdict() { printf '%-66s %s\n' "$1" "$([[ $2 == 1 ]] && echo PASS || echo FAIL)"; }
+
+def=${flush_rows[0]}
+best=$def
+for fr in "${flush_rows[@]}"; do
+    if awk -v a="${r_drain[$fr]}" -v b="${r_drain[$best]}" 'BEGIN { exit !(a < b) }'; then best=$fr; fi
+done
+share() { awk -v e="$(eps "$events" "$1")" -v k="$copy_eps" 'BEGIN { printf "%.1f", 100 * e / k }'; }
+def_share=$(share "${r_drain[$def]}")
+best_share=$(share "${r_drain[$best]}")
+
+{
+    echo "ecom-stream end-to-end benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "host: $(nproc) cores, $(uname -r), load average $load_start at start, $load_end at end;" \
+        "commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "$("$bin/ecom-stream" --version | head -n 1); kcat" \
+        "$(kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\).*/\1/p' | head -n 1);" \
+        "$(sql 'SHOW server_version' | cut -d' ' -f1 | sed 's/^/PostgreSQL /') ($pg_settings)"
+    echo "ecom-stream defaults: $stream_defaults${stream_args[*]:+; extra arguments in every run: ${stream_args[*]}}"
+    echo "dev broker: ecom-broker, $partitions partitions per topic; preload: ecom-simulator --max-rate" \
+        "-n $events -s $seed: $valid_ue user events, $valid_tx transactions ($items items), $valid_inv inventory updates"
+    echo
+    printf '%-32s %8s %8s %6s %8s %9s %11s %9s\n' \
+        tool events seconds 'CPU s' 'PG CPU s' events/s 'peak RSS MB' 'vs \copy'
+    row 'kcat -C (Kafka ceiling)' "$events" "$k_wall" "$k_cpu" - "$k_rss"
+    row 'psql \copy (PostgreSQL ceiling)' "$events" "$c_wall" "$c_cpu" "$c_pgcpu" "$c_rss"
+    for fr in "${flush_rows[@]}"; do
+        label="ecom-stream --flush-rows $fr"
+        [[ $fr != "$def_rows" ]] || label+=" (dflt)"
+        row "$label" "$events" "${r_drain[$fr]}" "${r_cpu[$fr]}" "${r_pgcpu[$fr]}" "${r_rss[$fr]}"
+    done
+    echo
+    echo "Notes: events are Kafka messages (the preload); seconds is wall time: for kcat the sum of"
+    echo "one kcat -C -e per topic (with ecom-stream's fetch.wait.max.ms=100); for \\copy the sum of one psql per table, into the same"
+    echo "day-partitioned, indexed tables ecom-stream writes, emptied by TRUNCATE ($(awk -v b="$copy_bytes" \
+        'BEGIN { printf "%.0f", b / 1048576 }') MiB of COPY text:"
+    echo "the rows ecom-stream stored, exported before); for ecom-stream from its partition assignment"
+    echo "(its log) to every message committed (its /metrics polled every 50 ms). Counted from process"
+    echo "start, i.e. with start-up and the consumer group join (the dev broker's first rebalance of a"
+    echo "new group takes about 3 s):"
+    for fr in "${flush_rows[@]}"; do
+        echo "  --flush-rows $fr: ${r_total[$fr]} s, $(eps "$events" "${r_total[$fr]}") events/s," \
+            "$(share "${r_total[$fr]}")% of \\copy (assigned after ${r_join[$fr]} s, first commit" \
+            "after ${r_first[$fr]} s; process wall ${r_wall[$fr]} s with the 2 s idle wait before exiting)"
+    done
+    echo "Time inside PostgreSQL flush transactions (sum of ecom_stream_flush_duration_seconds) during"
+    echo "the drain (consuming, parsing and building rows take the rest, or overlap with it):"
+    for fr in "${flush_rows[@]}"; do
+        echo "  --flush-rows $fr: ${r_flushes[$fr]} flushes, ${r_flush_s[$fr]} s of the ${r_drain[$fr]} s" \
+            "($(awk -v f="${r_flush_s[$fr]}" -v d="${r_drain[$fr]}" 'BEGIN { printf "%.0f", 100 * f / d }')%)"
+    done
+    echo "CPU s: user+system of the client processes; PG CPU s: of every PostgreSQL server process"
+    echo "during the phase (from /proc). Peak RSS: GNU time's maximum resident set size."
+    echo "Row counts were checked after every load: valid_unique per topic, items = sum(item_count)."
+    echo
+    verdict "ecom-stream events/s >= 50% of \\copy's (--flush-rows $def: $def_share%)" \
+        "$(awk -v s="$def_share" 'BEGIN { print (s >= 50) ? 1 : 0 }')"
+    verdict "  aim: >= 70% of \\copy's (default: $def_share%, best --flush-rows $best: $best_share%)" \
+        "$(awk -v s="$def_share" 'BEGIN { print (s >= 70) ? 1 : 0 }')"
+    verdict "ecom-stream peak RSS < 100 MB ($(awk -v r="${r_rss[$def]}" 'BEGIN { printf "%.1f MB", r / 1024 }'))" \
+        "$(awk -v r="${r_rss[$def]}" 'BEGIN { print (r < 102400) ? 1 : 0 }')"
+    if ((latency_s > 0)); then
+        verdict "p99 arrival-to-committed latency < 1 s at the default rates ($lat_p99 ms)" \
+            "$(awk -v p="$lat_p99" 'BEGIN { print (p < 1000) ? 1 : 0 }')"
+        verdict "  aim: p99 < 300 ms ($lat_p99 ms)" "$(awk -v p="$lat_p99" 'BEGIN { print (p < 300) ? 1 : 0 }')"
+        echo
+        echo "Latency: ecom-stream with default settings${stream_args[*]:+ and ${stream_args[*]}}, ecom-simulator -d $latency_s at the default rates" \
+            "($lat_delivered messages), $lat_partitions partitions per topic."
+        echo "Steady state (the verdicts) leaves out the simulator's first $warmup s, when its producer is still"
+        echo "connecting and the first events wait for it; the whole run is in brackets."
+        echo "  Kafka timestamp -> commit, ecom_stream_commit_latency_seconds (bucket-interpolated):"
+        echo "    p50 $lat_p50 ms, p99 $lat_p99 ms, mean $lat_mean ms over $lat_n messages" \
+            "(whole run: p50 $all_p50 ms, p99 $all_p99 ms, mean $all_mean ms over $all_n)"
+        echo "  event_time -> ingested_at in the tables (exact):"
+        echo "    p50 $db_p50 ms, p99 $db_p99 ms, max $db_max ms over $db_n rows" \
+            "(whole run: p50 $dball_p50 ms, p99 $dball_p99 ms, max $dball_max ms over $dball_n)"
+        echo "  The histogram runs from the producer's send to ecom-stream seeing its COMMIT succeed;"
+        echo "  ingested_at is now() of the flush transaction, i.e. its start, so the table figure stops"
+        echo "  before the flush itself. ecom-stream's RSS at these rates: $(awk -v r="$lat_rss" \
+            'BEGIN { printf "%.1f MB", r / 1024 }')."
+    fi
+} | tee "$result"
+say "written to ${result#"$repo"/}"
