@@ -186,21 +186,28 @@ static char *format_u64(uint64_t v, char *end)
     return end;
 }
 
+/* Copies the digits [start, end) into buf as a C string (truncated to
+ * size); returns their full length, as snprintf does. */
+static int copy_digits(const char *start, const char *end, char *buf, size_t size)
+{
+    size_t n = (size_t)(end - start);
+
+    if (size > 0) {
+        memcpy(buf, start, n < size ? n : size - 1);
+        buf[n < size ? n : size - 1] = '\0';
+    }
+    return (int)n;
+}
+
 int js_format_int(int64_t v, char *buf, size_t size)
 {
     char num[24];
     char *end = num + sizeof(num);
     char *start = format_u64(v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v, end);
-    size_t n;
 
     if (v < 0)
         *--start = '-';
-    n = (size_t)(end - start);
-    if (size == 0)
-        return (int)n;
-    memcpy(buf, start, n < size ? n : size - 1);
-    buf[n < size ? n : size - 1] = '\0';
-    return (int)n;
+    return copy_digits(start, end, buf, size);
 }
 
 void js_int(js_writer_t *w, int64_t v)
@@ -217,7 +224,6 @@ int js_format_cents(int64_t cents, char *buf, size_t size)
     char *end = num + sizeof(num);
     uint64_t mag = cents < 0 ? (uint64_t)(-(cents + 1)) + 1 : (uint64_t)cents;
     char *start;
-    size_t n;
 
     *--end = (char)('0' + mag % 10);
     *--end = (char)('0' + mag / 10 % 10);
@@ -225,12 +231,7 @@ int js_format_cents(int64_t cents, char *buf, size_t size)
     start = format_u64(mag / 100, end);
     if (cents < 0)
         *--start = '-';
-    n = (size_t)(num + sizeof(num) - start);
-    if (size == 0)
-        return (int)n;
-    memcpy(buf, start, n < size ? n : size - 1);
-    buf[n < size ? n : size - 1] = '\0';
-    return (int)n;
+    return copy_digits(start, num + sizeof(num), buf, size);
 }
 
 void js_money(js_writer_t *w, int64_t cents)
