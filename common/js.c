@@ -3,6 +3,7 @@
  */
 #include "js.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,19 +141,11 @@ static int has_special(const char *s, size_t len)
     return 0;
 }
 
-/* Writes a quoted string; the common case (nothing to escape) is one
- * reservation and one copy. */
-static void put_escaped(js_writer_t *w, const char *s)
+/* Writes s[0..len) between quotes, unescaped, in one reservation. */
+static void put_quoted(js_writer_t *w, const char *s, size_t len)
 {
-    size_t len = strlen(s);
     char *out;
 
-    if (has_special(s, len)) {
-        put_char(w, '"');
-        put_escaped_slow(w, s);
-        put_char(w, '"');
-        return;
-    }
     if (reserve(w, len + 2) != 0)
         return;
     out = w->data + w->len;
@@ -161,6 +154,21 @@ static void put_escaped(js_writer_t *w, const char *s)
     out[len + 1] = '"';
     w->len += len + 2;
     w->data[w->len] = '\0';
+}
+
+/* Writes a quoted string; the common case (nothing to escape) is one
+ * reservation and one copy. */
+static void put_escaped(js_writer_t *w, const char *s)
+{
+    size_t len = strlen(s);
+
+    if (has_special(s, len)) {
+        put_char(w, '"');
+        put_escaped_slow(w, s);
+        put_char(w, '"');
+        return;
+    }
+    put_quoted(w, s, len);
 }
 
 void js_key(js_writer_t *w, const char *key)
@@ -174,6 +182,15 @@ void js_string(js_writer_t *w, const char *s)
 {
     separate(w);
     put_escaped(w, s);
+}
+
+void js_string_trusted(js_writer_t *w, const char *s)
+{
+    size_t len = strlen(s);
+
+    assert(!has_special(s, len));
+    separate(w);
+    put_quoted(w, s, len);
 }
 
 /* Decimal digits of v into the end of buf[24]; returns the start. */

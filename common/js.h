@@ -36,6 +36,10 @@ void js_begin_array(js_writer_t *w);
 void js_end_array(js_writer_t *w);
 void js_key(js_writer_t *w, const char *key);
 void js_string(js_writer_t *w, const char *s);
+/* Like js_string for text that never needs escaping (the program's own
+ * constants, uuids, timestamps): skips the escape scan. Debug builds
+ * assert it. */
+void js_string_trusted(js_writer_t *w, const char *s);
 void js_int(js_writer_t *w, int64_t v);
 void js_money(js_writer_t *w, int64_t cents); /* 1234 -> 12.34 */
 void js_null(js_writer_t *w);

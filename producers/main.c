@@ -237,6 +237,7 @@ static void *producer_main(void *arg)
 {
     producer_thread_t *t = arg;
     world_msg_t msg;
+    int since_poll = 0;
 
     while (!term_requested() &&
            (t->stream < 0 ? world_next_any(t->world, &msg)
@@ -258,8 +259,11 @@ static void *producer_main(void *arg)
                                msg.payload, msg.len) == 0)
             count_sent(&t->sent[s], &msg);
         world_msg_free(&msg);
-        if (conf.max_rate)
+        /* Serve delivery reports now and then (not per message: it locks). */
+        if (conf.max_rate && ++since_poll == 64) {
             rd_kafka_poll(t->rk, 0);
+            since_poll = 0;
+        }
     }
     atomic_store(&t->done, 1);
     return NULL;

@@ -213,6 +213,31 @@ static const struct {
     {"\"\\\n\x01\"", "\"\\\"\\\\\\n\\u0001\\\"\""},
 };
 
+/* js_string_trusted writes what js_string writes for text without specials. */
+static void test_writer_trusted(void **state)
+{
+    static const char *const texts[] = {"", "P001", "iPhone 15 Pro", "Home & Kitchen",
+                                        "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101",
+                                        "caf\xc3\xa9 \xe2\x82\xac"};
+    (void)state;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        js_writer_t a, b;
+        js_writer_init(&a);
+        js_writer_init(&b);
+        js_begin_array(&a);
+        js_begin_array(&b);
+        js_string(&a, texts[i]);
+        js_string(&a, "x");
+        js_string_trusted(&b, texts[i]);
+        js_string_trusted(&b, "x");
+        js_end_array(&a);
+        js_end_array(&b);
+        assert_string_equal(a.data, b.data);
+        js_writer_free(&a);
+        js_writer_free(&b);
+    }
+}
+
 static void test_writer_escaping(void **state)
 {
     js_writer_t w;
@@ -572,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_writer_documents),
         cmocka_unit_test(test_writer_parse_back_values),
         cmocka_unit_test(test_writer_escaping),
+        cmocka_unit_test(test_writer_trusted),
         cmocka_unit_test(test_writer_money),
         cmocka_unit_test(test_writer_int),
         cmocka_unit_test(test_writer_growth_and_reuse),
