@@ -35,8 +35,10 @@ partitions=
 py_events=50000
 
 # Bytes a stored event needs on the broker: measured about 95 (400-byte JSON,
-# snappy about 4.4:1), times 3 for safety.
-stored_bytes_per_event=300
+# snappy about 4.4:1), times about 1.6 for safety (the run checks that the
+# broker kept every event). Fewer partitions mean fuller batches for both
+# producers.
+stored_bytes_per_event=150
 partition_bytes=5242880
 
 usage() {
@@ -49,7 +51,7 @@ Usage:
 Options:
   -n, --events=N           events for ecom-simulator and kcat (default: $events)
   -p, --partitions=N       partitions of every topic on the dev broker
-                           (default: enough to keep every event, at least 64)
+                           (default: enough to keep every event, at least 16)
       --python-events=N    events for the kafka-python producer (default: $py_events)
   -h, --help               show this help and exit
 
@@ -95,7 +97,7 @@ posint -n/--events "$events"
 posint --python-events "$py_events"
 if [[ -z $partitions ]]; then
     partitions=$(((events * stored_bytes_per_event + partition_bytes - 1) / partition_bytes))
-    ((partitions >= 64)) || partitions=64
+    ((partitions >= 16)) || partitions=16
 fi
 posint -p/--partitions "$partitions"
 ((partitions <= 10000)) || usage_error "invalid value \"$partitions\" for option -p/--partitions"
