@@ -12,8 +12,8 @@
 #      checks that the broker kept them all;
 #   1. kcat -C, once per topic in sequence, reads every message to /dev/null:
 #      the Kafka ceiling (wall seconds summed over the three processes; with
-#      ecom-stream's fetch.wait.max.ms=100, else each kcat waits up to 500 ms
-#      on the partitions' end);
+#      the fetch.wait.max.ms ecom-stream sets in stream/ingest.c, else each
+#      kcat waits up to librdkafka's default 500 ms at the partitions' end);
 #   2. ecom-stream --exit-when-idle drains the topics into empty tables, once
 #      per --flush-rows value, each with a fresh consumer group. Its time is
 #      from process start to the moment /metrics shows every message
@@ -134,8 +134,9 @@ flush_given=${flush_list:+1}
 IFS=, read -ra flush_rows <<<"${flush_list:-1}"
 ((${#flush_rows[@]} > 0)) || usage_error "invalid value \"$flush_list\" for option --flush-rows"
 for f in "${flush_rows[@]}"; do
-    [[ $f =~ ^[0-9]+$ ]] && ((f >= 1 && f <= 10000000)) ||
+    if ! [[ $f =~ ^[0-9]+$ ]] || ((f < 1 || f > 10000000)); then
         usage_error "invalid value \"$flush_list\" for option --flush-rows"
+    fi
 done
 if [[ -z $partitions ]]; then
     partitions=$(((events * stored_bytes_per_event + partition_bytes - 1) / partition_bytes))
@@ -234,7 +235,9 @@ stop_broker() {
 # start_pg: a throwaway cluster in $tmp on a free port (as
 # tests/integration/lib.sh does); exports the PG* variables.
 start_pg() {
-    export ECOM_PGDATA=$tmp/pg PGPORT=$(free_port) ECOM_PG_QUIET=1
+    local port
+    port=$(free_port)
+    export ECOM_PGDATA=$tmp/pg PGPORT=$port ECOM_PG_QUIET=1
     export POSTGRES_DB=ecommerce POSTGRES_USER=ecom POSTGRES_PASSWORD=ecom_bench
     export PGHOST=localhost PGDATABASE=ecommerce PGUSER=ecom PGPASSWORD=ecom_bench
     pg_started=1
@@ -323,6 +326,12 @@ timed() {
 # json FILE EXPR: a Python expression on the JSON object in FILE (j).
 json() {
     /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# metrics PORT: ecom-stream's /metrics page (no curl in scripts/deps.sh).
+metrics() {
+    /usr/bin/python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode())' "$1"
 }
 
 # wait_committed PORT COUNT PID TIMEOUT_S: polls ecom-stream's /metrics every
@@ -493,11 +502,16 @@ for t in "${topics[@]}"; do
         die "the broker kept $kept of the $t topic's ${produced[$t]} messages; retention dropped some (try more partitions: -p $((2 * partitions)))"
 done
 
-# 1. kcat, one topic after the other
+# 1. kcat, one topic after the other, with ecom-stream's fetch.wait.max.ms
+fetch_wait=$(sed -n 's/.*"fetch\.wait\.max\.ms", *"\([0-9]*\)".*/\1/p' "$repo/stream/ingest.c" | head -n 1)
+kcat_x=()
+[[ -z $fetch_wait ]] || kcat_x=(-X "fetch.wait.max.ms=$fetch_wait")
+kcat_settings="librdkafka's defaults"
+[[ -z $fetch_wait ]] || kcat_settings="fetch.wait.max.ms=$fetch_wait, as ecom-stream"
 say "kcat -C reading the ${topics[*]} topics to /dev/null"
 k_wall=0 k_cpu=0 k_rss=0
 for t in "${topics[@]}"; do
-    timed "kcat-$t" /dev/null kcat -C -b "$bootstrap" -t "$t" -o beginning -e -q -X fetch.wait.max.ms=100
+    timed "kcat-$t" /dev/null kcat -C -b "$bootstrap" -t "$t" -o beginning -e -q "${kcat_x[@]}"
     read -r w r u y <"$tmp/kcat-$t.res"
     k_wall=$(awk -v a="$k_wall" -v b="$w" 'BEGIN { printf "%.2f", a + b }')
     k_cpu=$(awk -v a="$k_cpu" -v u="$u" -v y="$y" 'BEGIN { printf "%.2f", a + u + y }')
@@ -557,8 +571,8 @@ if ((latency_s > 0)); then
     pid=$!
     bg_pids+=("$pid")
     for i in $(seq 601); do
-        n=$(cat "$tmp/latency.err" 2>/dev/null | grep -c ' assigned ' || true)
-        ((n >= 3 * lat_partitions)) && break
+        n=$(grep -c ' assigned ' "$tmp/latency.err" 2>/dev/null || true)
+        ((${n:-0} >= 3 * lat_partitions)) && break
         kill -0 "$pid" 2>/dev/null || { tail -n 20 "$tmp/latency.err" >&2; die "ecom-stream exited"; }
         ((i <= 600)) || die "ecom-stream got no partitions within 60 s"
         sleep 0.1
@@ -570,14 +584,14 @@ if ((latency_s > 0)); then
     sim_pid=$!
     bg_pids+=("$sim_pid")
     sleep "$warmup"
-    curl -sf "http://127.0.0.1:$port/metrics" >"$tmp/latency-warm.prom" || die "could not read ecom-stream's /metrics"
+    metrics "$port" >"$tmp/latency-warm.prom" || die "could not read ecom-stream's /metrics"
     rc=0
     wait "$sim_pid" || rc=$?
     ((rc == 0)) || { tail -n 20 "$tmp/latency-sim.err" >&2; die "ecom-simulator exited with status $rc"; }
     lat_delivered=$(json "$tmp/latency-sim.json" 'j["delivered"]')
     wait_committed "$port" "$lat_delivered" "$pid" 60 >/dev/null ||
         die "ecom-stream did not commit the latency run's $lat_delivered messages"
-    curl -sf "http://127.0.0.1:$port/metrics" >"$tmp/latency-end.prom" || die "could not read ecom-stream's /metrics"
+    metrics "$port" >"$tmp/latency-end.prom" || die "could not read ecom-stream's /metrics"
     read -r lat_p50 lat_p99 lat_n lat_mean < <(latency_quantiles "$tmp/latency-end.prom" "$tmp/latency-warm.prom")
     read -r all_p50 all_p99 all_n all_mean < <(latency_quantiles "$tmp/latency-end.prom")
     lat_rss=$(awk '$1 == "process_resident_memory_bytes" { printf "%.0f", $2 / 1024 }' "$tmp/latency-end.prom")
@@ -602,13 +616,13 @@ copy_eps=$(eps "$events" "$c_wall")
 row() {
     L=$1 awk -v n="$2" -v s="$3" -v c="$4" -v p="$5" -v r="$6" -v k="$copy_eps" 'BEGIN {
         eps = s > 0 ? n / s : 0
-        printf "%-32s %8d %8.2f %6.2f %8s %9.0f %11.1f %8.1f%%\n",
+        printf "%-38s %8d %8.2f %6.2f %8s %9.0f %11.1f %8.1f%%\n",
             ENVIRON["L"], n, s, c, p, eps, r / 1024, (k > 0 ? 100 * eps / k : 0)
     }'
 }
 
 # verdict TEXT OK: one goal line.
-verdict() { printf '%-66s %s\n' "$1" "$([[ $2 == 1 ]] && echo PASS || echo FAIL)"; }
+verdict() { printf '%-70s %s\n' "$1" "$([[ $2 == 1 ]] && echo PASS || echo FAIL)"; }
 
 def=${flush_rows[0]}
 best=$def
@@ -630,7 +644,7 @@ best_share=$(share "${r_drain[$best]}")
     echo "dev broker: ecom-broker, $partitions partitions per topic; preload: ecom-simulator --max-rate" \
         "-n $events -s $seed: $valid_ue user events, $valid_tx transactions ($items items), $valid_inv inventory updates"
     echo
-    printf '%-32s %8s %8s %6s %8s %9s %11s %9s\n' \
+    printf '%-38s %8s %8s %6s %8s %9s %11s %9s\n' \
         tool events seconds 'CPU s' 'PG CPU s' events/s 'peak RSS MB' 'vs \copy'
     row 'kcat -C (Kafka ceiling)' "$events" "$k_wall" "$k_cpu" - "$k_rss"
     row 'psql \copy (PostgreSQL ceiling)' "$events" "$c_wall" "$c_cpu" "$c_pgcpu" "$c_rss"
@@ -641,13 +655,13 @@ best_share=$(share "${r_drain[$best]}")
     done
     echo
     echo "Notes: events are Kafka messages (the preload); seconds is wall time: for kcat the sum of"
-    echo "one kcat -C -e per topic (with ecom-stream's fetch.wait.max.ms=100); for \\copy the sum of one psql per table, into the same"
-    echo "day-partitioned, indexed tables ecom-stream writes, emptied by TRUNCATE ($(awk -v b="$copy_bytes" \
-        'BEGIN { printf "%.0f", b / 1048576 }') MiB of COPY text:"
-    echo "the rows ecom-stream stored, exported before); for ecom-stream from its partition assignment"
-    echo "(its log) to every message committed (its /metrics polled every 50 ms). Counted from process"
-    echo "start, i.e. with start-up and the consumer group join (the dev broker's first rebalance of a"
-    echo "new group takes about 3 s):"
+    echo "one kcat -C -e per topic ($kcat_settings); for \\copy the sum of"
+    echo "one psql per table, into the same day-partitioned, indexed tables ecom-stream writes, emptied"
+    echo "by TRUNCATE ($(awk -v b="$copy_bytes" 'BEGIN { printf "%.0f", b / 1048576 }') MiB of COPY text:" \
+        "the rows ecom-stream stored, exported before); for"
+    echo "ecom-stream from its partition assignment (its log) to every message committed (its /metrics"
+    echo "polled every 50 ms). Counted from process start, i.e. with start-up and the consumer group"
+    echo "join (the dev broker's first rebalance of a new group takes about 3 s):"
     for fr in "${flush_rows[@]}"; do
         echo "  --flush-rows $fr: ${r_total[$fr]} s, $(eps "$events" "${r_total[$fr]}") events/s," \
             "$(share "${r_total[$fr]}")% of \\copy (assigned after ${r_join[$fr]} s, first commit" \
@@ -665,7 +679,7 @@ best_share=$(share "${r_drain[$best]}")
     echo
     verdict "ecom-stream events/s >= 50% of \\copy's (--flush-rows $def: $def_share%)" \
         "$(awk -v s="$def_share" 'BEGIN { print (s >= 50) ? 1 : 0 }')"
-    verdict "  aim: >= 70% of \\copy's (default: $def_share%, best --flush-rows $best: $best_share%)" \
+    verdict "  aim: >= 70% ($def_share%; best: --flush-rows $best, $best_share%)" \
         "$(awk -v s="$def_share" 'BEGIN { print (s >= 70) ? 1 : 0 }')"
     verdict "ecom-stream peak RSS < 100 MB ($(awk -v r="${r_rss[$def]}" 'BEGIN { printf "%.1f MB", r / 1024 }'))" \
         "$(awk -v r="${r_rss[$def]}" 'BEGIN { print (r < 102400) ? 1 : 0 }')"

@@ -10,7 +10,7 @@ build=(gcc make cmake pkg-config librdkafka-dev libpq-dev libjansson-dev
     uuid-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev)
 run=(postgresql-15 postgresql-client-15 kcat)
 test=(valgrind python3 python3-kafka python3-confluent-kafka python3-yaml
-    docker-compose time python3-snappy clang libclang-rt-14-dev)
+    docker-compose time python3-snappy clang libclang-rt-14-dev procps)
 
 case ${1:-} in
 --build-only) wanted=("${build[@]}") ;;
