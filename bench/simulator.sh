@@ -60,25 +60,7 @@ Results: stdout and bench/results/simulator-DATE.txt.
 EOF
 }
 
-usage_error() {
-    echo "$prog: $1" >&2
-    echo "Try \"$prog --help\" for more information." >&2
-    exit 2
-}
-
-say() { echo "bench: $*" >&2; }
-
-die() {
-    echo "bench: error: $*" >&2
-    exit 1
-}
-
-# posint NAME VALUE: VALUE must be an integer >= 1.
-posint() {
-    if ! [[ $2 =~ ^[0-9]+$ ]] || (($2 < 1 || $2 > 1000000000)); then
-        usage_error "invalid value \"$2\" for option $1"
-    fi
-}
+. "$repo/bench/lib.sh"
 
 while (($#)); do
     case $1 in
@@ -122,38 +104,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 py_topics=(bench-py-user-events bench-py-transactions bench-py-inventory-updates)
 sim_topics=(user-events transactions inventory-updates)
-
-# Starts ecom-broker on a free port with every topic at $partitions; sets
-# bootstrap. Retries when another process grabs the port first.
-start_broker() {
-    local port t topic_args=(--topic "bench-kcat:$partitions")
-    for t in "${py_topics[@]}"; do topic_args+=(--topic "$t:$partitions"); done
-    for _ in 1 2 3 4 5; do
-        port=$(free_port)
-        "$bin/ecom-broker" --listen "127.0.0.1:$port" --partitions "$partitions" \
-            "${topic_args[@]}" >"$tmp/broker.out" 2>"$tmp/broker.err" &
-        broker_pid=$!
-        for _ in $(seq 100); do
-            if grep -q '^bootstrap=' "$tmp/broker.out" 2>/dev/null; then
-                bootstrap=127.0.0.1:$port
-                return 0
-            fi
-            kill -0 "$broker_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -TERM "$broker_pid" 2>/dev/null || true
-        wait "$broker_pid" 2>/dev/null || true
-        broker_pid=
-    done
-    cat "$tmp/broker.err" >&2
-    die "could not start ecom-broker"
-}
 
 # consume TOPIC FORMAT: every message of TOPIC from the beginning, in kcat -f FORMAT.
 consume() {
@@ -166,35 +118,20 @@ count() {
     for t in "$@"; do consume "$t" '%p\n'; done | wc -l
 }
 
-# timed NAME CMD...: runs CMD under GNU time; stdout to $tmp/NAME.out, stderr
-# to $tmp/NAME.err; prints "wall_s rss_kib user_s sys_s" to $tmp/NAME.res.
-timed() {
-    local name=$1 rc=0
-    shift
-    /usr/bin/time -o "$tmp/$name.time" -f '%e %M %U %S' "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" || rc=$?
-    if ((rc != 0)); then
-        tail -n 20 "$tmp/$name.err" >&2
-        die "$name exited with status $rc"
-    fi
-    tail -n 1 "$tmp/$name.time" >"$tmp/$name.res"
-}
-
-# json FILE EXPR: a Python expression on the JSON object in FILE (j).
-json() {
-    /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
-}
 
 producer_x=(-X acks=all -X enable.idempotence=true -X message.send.max.retries=3
     -X batch.size=16384 -X linger.ms=10 -X queue.buffering.max.kbytes=32768
     -X compression.type=snappy)
 
 say "$events events, $partitions partitions per topic, $py_events kafka-python events"
-start_broker
+topic_args=(--topic "bench-kcat:$partitions")
+for t in "${py_topics[@]}"; do topic_args+=(--topic "$t:$partitions"); done
+start_broker "$partitions" "${topic_args[@]}"
 say "ecom-broker at $bootstrap"
 
 # 1. ecom-simulator
 say "running ecom-simulator --max-rate -n $events"
-timed simulator "$bin/ecom-simulator" --max-rate -n "$events" -P 0 -b "$bootstrap"
+timed simulator "$tmp/simulator.out" "$bin/ecom-simulator" --max-rate -n "$events" -P 0 -b "$bootstrap"
 read -r sim_wall sim_rss sim_user sim_sys <"$tmp/simulator.res"
 sim_delivered=$(json "$tmp/simulator.out" 'j["delivered"]')
 sim_failed=$(json "$tmp/simulator.out" 'j["failed"]')
@@ -214,7 +151,7 @@ fi
 kcat_bytes=$(($(cut -f2- "$tmp/lines.txt" | wc -c) - lines))
 ((kcat_bytes == sim_bytes)) || die "consumed $kcat_bytes value bytes, the simulator reported $sim_bytes"
 say "running kcat -P with $lines lines"
-timed kcat kcat -P -b "$bootstrap" -t bench-kcat -K '\t' "${producer_x[@]}" -l "$tmp/lines.txt"
+timed kcat "$tmp/kcat.out" kcat -P -b "$bootstrap" -t bench-kcat -K '\t' "${producer_x[@]}" -l "$tmp/lines.txt"
 read -r kcat_wall kcat_rss kcat_user kcat_sys <"$tmp/kcat.res"
 rm -f -- "$tmp/lines.txt"
 kcat_count=$(count bench-kcat)
@@ -222,7 +159,7 @@ kcat_count=$(count bench-kcat)
 
 # 3. kafka-python
 say "running bench/py_producer.py -n $py_events (kafka-python, the documented producer)"
-timed python /usr/bin/python3 "$repo/bench/py_producer.py" -b "$bootstrap" -n "$py_events" \
+timed python "$tmp/python.out" /usr/bin/python3 "$repo/bench/py_producer.py" -b "$bootstrap" -n "$py_events" \
     --topic-prefix bench-py-
 read -r py_wall py_rss py_user py_sys <"$tmp/python.res"
 py_bytes=$(json "$tmp/python.out" 'j["bytes"]')
@@ -247,7 +184,6 @@ row() {
     }'
 }
 
-eps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }'; }
 sim_eps=$(eps "$events" "$sim_wall")
 kcat_eps=$(eps "$events" "$kcat_wall")
 py_eps=$(eps "$py_events" "$py_wall")
