@@ -49,6 +49,7 @@ struct ingest {
     part_t *parts[SCHEMA_TOPICS]; /* indexed by partition number */
     int paused;
     int assigned_once; /* --exit-when-idle counts only after an assignment */
+    char cluster_id[128]; /* the Kafka cluster's id, "" until known */
     int retry_ms;
     int64_t next_retry_us;
     int64_t last_message_us;
@@ -161,10 +162,9 @@ static void restart_partition(ingest_t *in, int t, int32_t partition, part_t *p,
 /* Sets each partition's start offset from stream_offsets. */
 static int load_positions(ingest_t *in, rd_kafka_topic_partition_list_t *parts)
 {
-    char *cluster = rd_kafka_clusterid(in->rk, 2000);
+    const char *cluster = in->cluster_id[0] != '\0' ? in->cluster_id : NULL;
     int rc = 0;
 
-    sink_set_cluster_id(in->sink, cluster);
     for (int i = 0; i < parts->cnt && rc == 0; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         int t = schema_topic_from_name(tp->topic);
@@ -195,9 +195,26 @@ static int load_positions(ingest_t *in, rd_kafka_topic_partition_list_t *parts)
         LOG_INFO("assigned %s [%d], resuming at offset %lld%s", tp->topic, (int)tp->partition,
                  (long long)p->pos, found ? "" : " (no stored offset: from the beginning)");
     }
-    if (cluster != NULL)
-        rd_kafka_mem_free(in->rk, cluster);
     return rc;
+}
+
+/* Learns the Kafka cluster id (a metadata request; not from inside a
+ * rebalance callback, where it cannot complete) so that stored offsets can
+ * be told apart from another cluster's. Gives up after about 10 s. */
+static void learn_cluster_id(ingest_t *in)
+{
+    char *id = NULL;
+
+    for (int i = 0; i < 20 && !term_requested() && id == NULL; i++)
+        id = rd_kafka_clusterid(in->rk, 500);
+    if (id == NULL) {
+        LOG_WARN("could not learn the Kafka cluster id; offsets are stored without it");
+        return;
+    }
+    snprintf(in->cluster_id, sizeof(in->cluster_id), "%s", id);
+    rd_kafka_mem_free(in->rk, id);
+    sink_set_cluster_id(in->sink, in->cluster_id);
+    LOG_INFO("Kafka cluster id \"%s\"", in->cluster_id);
 }
 
 /* Forgets both batches: the partitions will be read again from their
@@ -669,6 +686,7 @@ int ingest_run(ingest_t *in)
 
     if (connect_blocking(in) != 0)
         return term_requested() ? 0 : 1;
+    learn_cluster_id(in);
     next_partitions_us = start_us + 3600 * 1000000LL;
     in->last_message_us = start_us;
     while (!term_requested()) {

@@ -150,8 +150,16 @@ start_broker --partitions 2
 expect_status "simulator on the new cluster" 0 "$sim" --max-rate -n 800 --seed 14 -P 0
 cp "$tmp/out" "$tmp/k3.json"
 expect_status "stream on the new cluster exits 0 when idle" 0 "$stream" -p 0 -P 0 --exit-when-idle 3
-check "stored: both clusters' events" \
-    $((want + $(json_get "$tmp/k3.json" "sum(v['valid_unique'] for v in j['topics'].values())"))) "$(stored)"
-check "every partition's reset recorded" 6 "$(sql "select count(*) from stream_gaps where kind = 'reset'")"
-grep -q 'were stored for Kafka cluster' "$tmp/err" && ok "the reset is logged" || not_ok "reset not logged"
+old_id=$(sed -n 's/.*Kafka cluster id "\(.*\)"$/\1/p' "$tmp/k.err" | head -1)
+new_id=$(sed -n 's/.*Kafka cluster id "\(.*\)"$/\1/p' "$tmp/err" | head -1)
+if [[ -n $old_id && $old_id == "$new_id" ]]; then
+    # The mock cluster's id comes from its address, which ASan's allocator
+    # repeats from run to run: the two clusters cannot be told apart.
+    echo "skip - the restarted dev broker reused cluster id $old_id (sanitizer build)"
+else
+    check "stored: both clusters' events" \
+        $((want + $(json_get "$tmp/k3.json" "sum(v['valid_unique'] for v in j['topics'].values())"))) "$(stored)"
+    check "every partition's reset recorded" 6 "$(sql "select count(*) from stream_gaps where kind = 'reset'")"
+    grep -q 'were stored for Kafka cluster' "$tmp/err" && ok "the reset is logged" || not_ok "reset not logged"
+fi
 finish
