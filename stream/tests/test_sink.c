@@ -30,6 +30,7 @@
 #include <uuid/uuid.h>
 
 #include "batch.h"
+#include "rows.h"
 #include "elog.h"
 #include "sink.h"
 #include "ts.h"
@@ -274,19 +275,6 @@ static void add_dead_letter(batch_t *b, const char *topic, int32_t part, int64_t
     batch_end_row(t);
 }
 
-static void add_gap(batch_t *b, const char *topic, int32_t part, int64_t first, int64_t last)
-{
-    batch_buf_t *t = &b->tables[BATCH_GAPS];
-
-    batch_field(t, 1, group);
-    batch_field(t, 0, topic);
-    batch_field_int(t, 0, part);
-    batch_field_int(t, 0, first);
-    batch_field_int(t, 0, last);
-    batch_field(t, 0, "retention");
-    batch_end_row(t);
-}
-
 static void now_text(char out[TS_RFC3339_LEN]) { ts_text(ts_now_ms(), out); }
 
 /* ---- cases ------------------------------------------------------------ */
@@ -397,7 +385,7 @@ static void test_flush_all_and_resend(void **state)
     add_transaction(&b, tx, when, 2, 1, 5);
     add_inventory(&b, inv, when, 2, 3);
     add_dead_letter(&b, "user-events", 0, 9, "{\"bad\": true}");
-    add_gap(&b, "user-events", 0, 7, 8);
+    rows_add_gap(&b, group, "user-events", 0, 7, 8, "retention");
     assert_int_equal(batch_note_offset(&b, "user-events", 0, -1, 11), 0);
     assert_int_equal(batch_note_offset(&b, "transactions", 1, -1, 6), 0);
     assert_int_equal(batch_note_offset(&b, "inventory-updates", 2, -1, 4), 0);
