@@ -7,6 +7,7 @@
 #include "elog.h"
 #include "term.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,4 +223,24 @@ int kafka_ping(rd_kafka_t *rk, int timeout_ms)
         return -1;
     rd_kafka_metadata_destroy(md);
     return 0;
+}
+
+int kafka_stats_brokers_up(const char *json, size_t len)
+{
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *brokers = root ? json_object_get(root, "brokers") : NULL;
+    const char *name;
+    json_t *b;
+    int up = 0;
+
+    if (!json_is_object(brokers)) {
+        json_decref(root);
+        return -1;
+    }
+    json_object_foreach(brokers, name, b) {
+        const char *state = json_string_value(json_object_get(b, "state"));
+        up += state != NULL && strcmp(state, "UP") == 0;
+    }
+    json_decref(root);
+    return up;
 }

@@ -78,6 +78,12 @@ int kafka_produce_copy(rd_kafka_t *rk, rd_kafka_topic_t *rkt,
  * -1. Thread-safe (any thread may call it, e.g. a health check). */
 int kafka_ping(rd_kafka_t *rk, int timeout_ms);
 
+/* Reads librdkafka's statistics JSON (stats_cb): the number of brokers whose
+ * connection is up (state "UP"), or -1 when the JSON has no broker list.
+ * Pure; lets a daemon's own loop know whether Kafka is reachable without a
+ * request of its own. */
+int kafka_stats_brokers_up(const char *json, size_t len);
+
 /* Flushes for at most timeout_ms; returns messages still in flight. */
 int kafka_flush(rd_kafka_t *rk, int timeout_ms);
 

@@ -1,62 +1,73 @@
 /*
- * ingest.c - the consume -> validate -> batch -> flush cycle (see ingest.h).
+ * ingest.c - the consume -> validate -> batch -> flush cycle (see ingest.h):
+ * a thin adapter that performs what the ledger (ledger.c) decides.
  *
- * Owns: the librdkafka consumer, the per-partition positions, the batch,
- * the sink (PostgreSQL connection) and the stream metrics. Partition state:
- * committed_next is what stream_offsets holds (-1: no row yet); pos is the
- * next offset expected from Kafka, i.e. one past the last message batched.
+ * Owns: the librdkafka consumer, the two batches (one being filled, one
+ * being written or held for a retry), the PostgreSQL worker thread
+ * (flusher.c) and its sink, the ledger, the stream metrics and the health
+ * verdict published for the HTTP thread. Only the worker thread talks to
+ * PostgreSQL; this thread never blocks on it except for bounded waits at a
+ * revocation and at shutdown.
  */
 #include "ingest.h"
 #include "batch.h"
 #include "elog.h"
 #include "flusher.h"
+#include "ledger.h"
 #include "rows.h"
 #include "schema.h"
 #include "sink.h"
 #include "term.h"
 #include "ts.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PARTITIONS 4096
 #define RETRY_MIN_MS 250
 #define RETRY_MAX_MS 5000
+#define REVOKE_WAIT_US (5 * 1000000LL)   /* flush before giving partitions up */
+#define SHUTDOWN_WAIT_US (8 * 1000000LL) /* flush at SIGTERM */
+#define EXIT_WAIT_US (1 * 1000000LL)     /* then the worker, then the close */
+#define FULL_WAIT_US 1000000LL           /* a full batch waits this long, then pauses */
+#define MAX_LOADS 1024
 
 typedef struct {
-    int assigned;
-    int64_t committed_next;
-    int64_t pos;
-    metrics_gauge_t *lag;
-    metrics_gauge_t *committed;
-} part_t;
+    metrics_gauge_t *lag, *committed;
+} part_metrics_t;
 
 typedef struct {
-    metrics_counter_t *consumed, *stored, *duplicates, *dead, *gaps;
+    metrics_counter_t *consumed, *stored, *duplicates, *dead, *gaps, *holes;
 } topic_metrics_t;
 
 struct ingest {
     ingest_conf_t conf;
     rd_kafka_t *rk;
     sink_t *sink;
-    batch_t batch;      /* being filled from Kafka */
-    batch_t inflight;   /* handed to the flusher, or kept for a retry */
-    int inflight_held;  /* inflight holds a batch not yet committed */
     flusher_t *flusher;
+    ledger_t *ledger;
+    batch_t batch;      /* being filled from Kafka */
+    batch_t inflight;   /* being written, or held for a retry */
+    int loading;        /* the worker runs a load job over loads[] */
+    flusher_load_t loads[MAX_LOADS];
+    ledger_part_t *load_parts[MAX_LOADS];
+    size_t load_count;
     rows_conf_t rows;
-    part_t *parts[SCHEMA_TOPICS]; /* indexed by partition number */
-    int paused;
-    int assigned_once; /* --exit-when-idle counts only after an assignment */
-    char cluster_id[128]; /* the Kafka cluster's id, "" until known */
-    int retry_ms;
-    int64_t next_retry_us;
-    int64_t last_message_us;
-    atomic_int pg_up;
+    int cooperative;    /* incremental rebalancing */
+    int assigned_once;  /* --exit-when-idle counts only after an assignment */
+    int failed;         /* out of memory: exit 1 */
+    int was_down;       /* the last write or load failed */
+    char cluster_id[128];
+    int64_t last_message_us, idle_since_us, full_since_us;
+    atomic_int kafka_up;
+    pthread_mutex_t health_lock;
+    int healthy;
+    char health[256];
     metrics_t *metrics;
     topic_metrics_t tm[SCHEMA_TOPICS];
-    metrics_counter_t *flushes, *pg_errors, *fenced, *kafka_errors;
+    metrics_counter_t *flushes, *pg_errors, *fenced, *lost_commits, *kafka_errors;
     metrics_histogram_t *flush_seconds, *latency;
     metrics_gauge_t *pg_up_gauge, *batch_messages;
 };
@@ -82,11 +93,17 @@ static void init_metrics(ingest_t *in)
             "Messages written to dead_letter_events", "topic=\"%s\"", topic);
         in->tm[t].gaps = metrics_counter(m, "offset_gaps_total",
             "Offset ranges lost to retention or topic resets (see stream_gaps)", "topic=\"%s\"", topic);
+        in->tm[t].holes = metrics_counter(m, "offset_holes_total",
+            "Offsets skipped that the broker still holds (transaction markers, aborted records): not lost",
+            "topic=\"%s\"", topic);
     }
     in->flushes = metrics_counter(m, "flushes_total", "Batches committed to PostgreSQL", METRICS_NO_LABELS);
-    in->pg_errors = metrics_counter(m, "postgres_errors_total", "Failed PostgreSQL flushes or connects", METRICS_NO_LABELS);
+    in->pg_errors = metrics_counter(m, "postgres_errors_total", "Failed PostgreSQL writes, reads or connects", METRICS_NO_LABELS);
     in->fenced = metrics_counter(m, "fenced_batches_total",
-        "Batches dropped because another instance had moved an offset", METRICS_NO_LABELS);
+        "Batches dropped because stream_offsets did not hold what they expected", METRICS_NO_LABELS);
+    in->lost_commits = metrics_counter(m, "lost_commits_total",
+        "Partitions whose stored offset went back: PostgreSQL lost a commit (crash with synchronous_commit=off)",
+        METRICS_NO_LABELS);
     in->kafka_errors = metrics_counter(m, "kafka_errors_total", "Kafka consumer errors", METRICS_NO_LABELS);
     in->flush_seconds = metrics_histogram(m, "flush_duration_seconds", "PostgreSQL flush transaction time",
         flush_bounds, sizeof(flush_bounds) / sizeof(flush_bounds[0]), METRICS_NO_LABELS);
@@ -97,205 +114,111 @@ static void init_metrics(ingest_t *in)
     in->batch_messages = metrics_gauge(m, "batch_messages", "Messages waiting in the current batch", METRICS_NO_LABELS);
 }
 
-static part_t *part_get(ingest_t *in, int topic, int32_t partition)
+/* The partition's gauges, made on its first assignment. */
+static part_metrics_t *part_metrics(ingest_t *in, ledger_part_t *p)
 {
-    part_t *p;
+    part_metrics_t *pm = p->io;
 
-    if (topic < 0 || partition < 0 || partition >= MAX_PARTITIONS)
-        return NULL;
-    if (in->parts[topic] == NULL) {
-        in->parts[topic] = calloc(MAX_PARTITIONS, sizeof(part_t));
-        if (in->parts[topic] == NULL)
-            return NULL;
-    }
-    p = &in->parts[topic][partition];
-    if (p->lag == NULL) {
-        p->lag = metrics_gauge(in->metrics, "consumer_lag_messages",
+    if (pm == NULL && (pm = calloc(1, sizeof(*pm))) != NULL) {
+        const char *topic = schema_topic_names[p->topic];
+        pm->lag = metrics_gauge(in->metrics, "consumer_lag_messages",
             "High watermark minus the next offset to store", "topic=\"%s\",partition=\"%d\"",
-            schema_topic_names[topic], (int)partition);
-        p->committed = metrics_gauge(in->metrics, "committed_offset",
-            "Next offset stored in stream_offsets", "topic=\"%s\",partition=\"%d\"",
-            schema_topic_names[topic], (int)partition);
+            topic, (int)p->partition);
+        pm->committed = metrics_gauge(in->metrics, "committed_offset",
+            "Next offset stored in stream_offsets", "topic=\"%s\",partition=\"%d\"", topic,
+            (int)p->partition);
+        p->io = pm;
     }
-    return p;
+    return pm;
 }
 
-static void set_pg_up(ingest_t *in, int up)
+static void set_committed_gauge(ingest_t *in, ledger_part_t *p, int64_t next)
 {
-    atomic_store(&in->pg_up, up);
+    part_metrics_t *pm = part_metrics(in, p);
+    if (pm != NULL)
+        metrics_gauge_set(pm->committed, (double)(next < 0 ? 0 : next));
+}
+
+/* --- consumption control ------------------------------------------------ */
+
+typedef struct {
+    rd_kafka_topic_partition_list_t *pause, *resume, *seek;
+} changes_t;
+
+static void collect_change(void *arg, ledger_part_t *p, ledger_action_t a)
+{
+    changes_t *c = arg;
+    const char *topic = schema_topic_names[p->topic];
+
+    if (a == LEDGER_PAUSE)
+        rd_kafka_topic_partition_list_add(c->pause, topic, p->partition);
+    else if (a == LEDGER_RESUME)
+        rd_kafka_topic_partition_list_add(c->resume, topic, p->partition);
+    else
+        rd_kafka_topic_partition_list_add(c->seek, topic, p->partition)->offset =
+            p->pos > 0 ? p->pos : RD_KAFKA_OFFSET_BEGINNING;
+}
+
+/* Pauses, resumes and seeks what the ledger asks for. */
+static void apply_changes(ingest_t *in)
+{
+    changes_t c = {rd_kafka_topic_partition_list_new(8), rd_kafka_topic_partition_list_new(8),
+                   rd_kafka_topic_partition_list_new(8)};
+    rd_kafka_error_t *error;
+
+    ledger_apply(in->ledger, collect_change, &c);
+    if (c.pause->cnt > 0) {
+        rd_kafka_pause_partitions(in->rk, c.pause);
+        LOG_INFO("paused consumption of %d partitions", c.pause->cnt);
+    }
+    if (c.seek->cnt > 0) {
+        error = rd_kafka_seek_partitions(in->rk, c.seek, 5000);
+        if (error != NULL) {
+            LOG_ERROR("could not seek to the stored offsets: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+        for (int i = 0; i < c.seek->cnt; i++)
+            if (c.seek->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+                LOG_ERROR("could not seek %s [%d] to offset %lld: %s", c.seek->elems[i].topic,
+                          (int)c.seek->elems[i].partition, (long long)c.seek->elems[i].offset,
+                          rd_kafka_err2str(c.seek->elems[i].err));
+        for (int i = 0; i < c.seek->cnt; i++)
+            rd_kafka_topic_partition_list_add(c.resume, c.seek->elems[i].topic,
+                                              c.seek->elems[i].partition);
+    }
+    if (c.resume->cnt > 0) {
+        rd_kafka_resume_partitions(in->rk, c.resume);
+        LOG_INFO("resumed consumption of %d partitions", c.resume->cnt);
+    }
+    rd_kafka_topic_partition_list_destroy(c.pause);
+    rd_kafka_topic_partition_list_destroy(c.resume);
+    rd_kafka_topic_partition_list_destroy(c.seek);
+}
+
+static void set_pg_up(ingest_t *in, int up, const char *why)
+{
+    if (up && in->was_down)
+        LOG_INFO("PostgreSQL is back%s", why);
+    in->was_down = !up;
     metrics_gauge_set(in->pg_up_gauge, up);
 }
 
-/* Connects to PostgreSQL, retrying until it works or a stop is requested. */
-static int connect_blocking(ingest_t *in)
-{
-    while (!sink_connected(in->sink)) {
-        if (term_requested())
-            return -1;
-        if (sink_connect(in->sink, -1) != 0)
-            metrics_counter_add(in->pg_errors, 1);
-    }
-    set_pg_up(in, 1);
-    return 0;
-}
-
-/* Records that a partition's stored offset belongs to another Kafka cluster
- * (the dev broker was restarted, or the group moved clusters): the stored
- * offsets mean nothing here, so the partition starts from the beginning and
- * the batch records the reset and moves the stored offset back. */
-static void restart_partition(ingest_t *in, int t, int32_t partition, part_t *p,
-                              const char *stored_cluster, const char *cluster)
-{
-    LOG_ERROR("%s [%d]: offsets 0..%lld were stored for Kafka cluster \"%s\", this is \"%s\": "
-              "reading from the beginning; recorded in stream_gaps",
-              schema_topic_names[t], (int)partition, (long long)p->committed_next - 1,
-              stored_cluster, cluster);
-    if (p->committed_next > 0) {
-        rows_add_gap(&in->batch, in->conf.group, schema_topic_names[t], partition, 0,
-                     p->committed_next - 1, "reset");
-        in->batch.gaps[t]++;
-    }
-    batch_note_offset(&in->batch, schema_topic_names[t], partition, p->committed_next, 0);
-    p->pos = 0;
-}
-
-/* Sets each partition's start offset from stream_offsets. */
-static int load_positions(ingest_t *in, rd_kafka_topic_partition_list_t *parts)
-{
-    const char *cluster = in->cluster_id[0] != '\0' ? in->cluster_id : NULL;
-    int rc = 0;
-
-    for (int i = 0; i < parts->cnt && rc == 0; i++) {
-        rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        int t = schema_topic_from_name(tp->topic);
-        part_t *p = part_get(in, t, tp->partition);
-        char stored_cluster[128] = "";
-        int64_t next = 0;
-        int found;
-
-        if (p == NULL) {
-            LOG_ERROR("cannot track partition %s [%d]", tp->topic, (int)tp->partition);
-            rc = -1;
-            break;
-        }
-        found = sink_load_offset(in->sink, tp->topic, tp->partition, &next, stored_cluster,
-                                 sizeof(stored_cluster));
-        if (found < 0) {
-            rc = -1;
-            break;
-        }
-        p->assigned = 1;
-        p->committed_next = found ? next : -1;
-        p->pos = found ? next : 0;
-        if (found && cluster != NULL && stored_cluster[0] != '\0' &&
-            strcmp(stored_cluster, cluster) != 0)
-            restart_partition(in, t, tp->partition, p, stored_cluster, cluster);
-        tp->offset = p->pos > 0 ? p->pos : RD_KAFKA_OFFSET_BEGINNING;
-        metrics_gauge_set(p->committed, (double)(found ? next : 0));
-        LOG_INFO("assigned %s [%d], resuming at offset %lld%s", tp->topic, (int)tp->partition,
-                 (long long)p->pos, found ? "" : " (no stored offset: from the beginning)");
-    }
-    return rc;
-}
-
-/* Learns the Kafka cluster id (a metadata request; not from inside a
- * rebalance callback, where it cannot complete) so that stored offsets can
- * be told apart from another cluster's. Gives up after about 10 s. */
-static void learn_cluster_id(ingest_t *in)
-{
-    char *id = NULL;
-
-    for (int i = 0; i < 20 && !term_requested() && id == NULL; i++)
-        id = rd_kafka_clusterid(in->rk, 500);
-    if (id == NULL) {
-        LOG_WARN("could not learn the Kafka cluster id; offsets are stored without it");
-        return;
-    }
-    snprintf(in->cluster_id, sizeof(in->cluster_id), "%s", id);
-    rd_kafka_mem_free(in->rk, id);
-    sink_set_cluster_id(in->sink, in->cluster_id);
-    LOG_INFO("Kafka cluster id \"%s\"", in->cluster_id);
-}
-
-/* Forgets both batches: the partitions will be read again from their
- * stored offsets. */
-static void discard_batches(ingest_t *in)
-{
-    batch_reset(&in->batch);
-    batch_reset(&in->inflight);
-    in->inflight_held = 0;
-}
-
-static int batch_empty(const batch_t *b)
-{
-    return b->messages == 0 && b->tables[BATCH_GAPS].rows == 0 && b->offset_count == 0;
-}
-
-/* Moves every assigned partition back to its stored offset (after a fenced
- * flush or a dropped batch). */
-static void rewind_to_stored(ingest_t *in)
-{
-    rd_kafka_topic_partition_list_t *list = NULL;
-    rd_kafka_error_t *error;
-
-    if (rd_kafka_assignment(in->rk, &list) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return;
-    if (connect_blocking(in) == 0 && load_positions(in, list) == 0) {
-        error = rd_kafka_seek_partitions(in->rk, list, 5000);
-        if (error != NULL) {
-            LOG_ERROR("could not seek back to the stored offsets: %s", rd_kafka_error_string(error));
-            rd_kafka_error_destroy(error);
-        }
-    }
-    rd_kafka_topic_partition_list_destroy(list);
-}
-
-/* Pauses or resumes every assigned partition. Resuming restarts the
- * --exit-when-idle clock: time spent paused is not idleness. */
-static void set_paused(ingest_t *in, int pause)
-{
-    rd_kafka_topic_partition_list_t *list = NULL;
-    int count;
-
-    if (in->paused == pause || rd_kafka_assignment(in->rk, &list) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return;
-    if (pause)
-        rd_kafka_pause_partitions(in->rk, list);
-    else
-        rd_kafka_resume_partitions(in->rk, list);
-    count = list->cnt;
-    rd_kafka_topic_partition_list_destroy(list);
-    in->paused = pause;
-    if (!pause)
-        in->last_message_us = ts_monotonic_us();
-    LOG_INFO("%s consumption of %d partitions", pause ? "paused" : "resumed", count);
-}
-
-static void commit_to_kafka(ingest_t *in, const batch_t *b, int async)
-{
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)b->offset_count);
-    rd_kafka_resp_err_t err;
-
-    for (size_t i = 0; i < b->offset_count; i++) {
-        const batch_offset_t *o = &b->offsets[i];
-        rd_kafka_topic_partition_list_add(list, o->topic, o->partition)->offset = o->next;
-    }
-    if (list->cnt > 0 && (err = rd_kafka_commit(in->rk, list, async)) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        LOG_WARN("could not commit offsets to Kafka (PostgreSQL holds them): %s", rd_kafka_err2str(err));
-    rd_kafka_topic_partition_list_destroy(list);
-}
+/* --- results of the worker's jobs -------------------------------------- */
 
 static void account_committed(ingest_t *in, const batch_t *b, const sink_result_t *res)
 {
-    static const int table_topic[] = {SCHEMA_USER_EVENTS, SCHEMA_TRANSACTIONS, -1, SCHEMA_INVENTORY};
+    static const struct {
+        int topic;
+        batch_table_t table;
+    } raw[] = {{SCHEMA_USER_EVENTS, BATCH_USER_EVENTS},
+               {SCHEMA_TRANSACTIONS, BATCH_TRANSACTIONS},
+               {SCHEMA_INVENTORY, BATCH_INVENTORY_UPDATES}};
     int64_t now_ms = ts_now_ms();
 
-    for (int t = 0; t < 4; t++) {
-        if (table_topic[t] < 0)
-            continue;
-        metrics_counter_add(in->tm[table_topic[t]].stored, (uint64_t)res->inserted[t]);
-        metrics_counter_add(in->tm[table_topic[t]].duplicates,
-                            (uint64_t)(res->staged[t] - res->inserted[t]));
+    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
+        metrics_counter_add(in->tm[raw[i].topic].stored, (uint64_t)res->inserted[raw[i].table]);
+        metrics_counter_add(in->tm[raw[i].topic].duplicates,
+                            (uint64_t)(res->staged[raw[i].table] - res->inserted[raw[i].table]));
     }
     for (int t = 0; t < SCHEMA_TOPICS; t++) {
         metrics_counter_add(in->tm[t].consumed, (uint64_t)b->consumed[t]);
@@ -305,175 +228,340 @@ static void account_committed(ingest_t *in, const batch_t *b, const sink_result_
     for (size_t i = 0; i < b->create_count; i++)
         metrics_histogram_observe(in->latency, (double)(now_ms - b->create_ms[i]) / 1000.0);
     for (size_t i = 0; i < b->offset_count; i++) {
-        part_t *p = part_get(in, schema_topic_from_name(b->offsets[i].topic), b->offsets[i].partition);
+        ledger_part_t *p = ledger_find(in->ledger, schema_topic_from_name(b->offsets[i].topic),
+                                       b->offsets[i].partition);
         if (p != NULL)
-            metrics_gauge_set(p->committed, (double)b->offsets[i].next);
+            set_committed_gauge(in, p, b->offsets[i].next);
     }
     metrics_counter_add(in->flushes, 1);
     metrics_histogram_observe(in->flush_seconds, res->seconds);
 }
 
-/* Collects the in-flight write and applies its result. Returns 0 when no
- * batch is held anymore (committed, or dropped after a fence), -1 when the
- * held batch still has to be written (PostgreSQL failed; retried later). */
-static int settle(ingest_t *in)
+static void commit_to_kafka(ingest_t *in, const batch_t *b)
 {
-    sink_result_t res;
-    sink_status_t st;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)b->offset_count);
+    rd_kafka_resp_err_t err;
 
-    if (!in->inflight_held)
-        return 0;
-    if (!flusher_running(in->flusher))
-        return -1; /* waiting for its retry */
-    st = flusher_wait(in->flusher, &res);
-    if (st == SINK_OK) {
-        account_committed(in, &in->inflight, &res);
-        commit_to_kafka(in, &in->inflight, 1);
-        batch_reset(&in->inflight);
-        in->inflight_held = 0;
-        in->retry_ms = 0;
-        set_pg_up(in, 1);
-        set_paused(in, 0);
-        return 0;
+    for (size_t i = 0; i < b->offset_count; i++) {
+        const batch_offset_t *o = &b->offsets[i];
+        rd_kafka_topic_partition_list_add(list, o->topic, o->partition)->offset = o->next;
     }
-    if (st == SINK_FENCED) {
-        metrics_counter_add(in->fenced, 1);
-        LOG_WARN("dropping %zu messages: another instance already stored them; rewinding to the stored offsets",
-                 in->inflight.messages + in->batch.messages);
-        discard_batches(in);
-        rewind_to_stored(in);
-        return 0;
-    }
-    metrics_counter_add(in->pg_errors, 1);
-    set_pg_up(in, sink_connected(in->sink));
-    set_paused(in, 1);
-    in->retry_ms = in->retry_ms ? (in->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : in->retry_ms * 2)
-                                : RETRY_MIN_MS;
-    in->next_retry_us = ts_monotonic_us() + (int64_t)in->retry_ms * 1000;
-    LOG_WARN("PostgreSQL flush failed; keeping %zu messages and retrying in %d ms",
-             in->inflight.messages + in->batch.messages, in->retry_ms);
-    return -1;
+    if (list->cnt > 0 && (err = rd_kafka_commit(in->rk, list, 1)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        LOG_WARN("could not commit offsets to Kafka (PostgreSQL holds them): %s", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* Hands the current batch to the flusher once the previous one is
- * committed (waiting for it: at most one batch is written while the next
- * fills). The next batch's offset fence starts where this one ends.
- * Returns 0, or -1 when the previous batch is held for a retry. */
-static int hand_off(ingest_t *in)
+static void settle_flush(ingest_t *in, sink_status_t st, const sink_result_t *res)
+{
+    ledger_write_t w = st == SINK_OK ? LEDGER_WRITE_OK
+                     : st == SINK_RETRY ? LEDGER_WRITE_RETRY : LEDGER_WRITE_FENCED_OTHER;
+    size_t held = in->inflight.messages + in->batch.messages;
+    int64_t now = ts_monotonic_us();
+
+    switch (ledger_written(in->ledger, &in->inflight, w, now)) {
+    case LEDGER_SETTLED:
+        account_committed(in, &in->inflight, res);
+        commit_to_kafka(in, &in->inflight);
+        set_pg_up(in, 1, "; the kept batch is committed");
+        batch_reset(&in->inflight);
+        break;
+    case LEDGER_HOLD:
+        metrics_counter_add(in->pg_errors, 1);
+        set_pg_up(in, 0, "");
+        LOG_WARN("PostgreSQL write failed; keeping %zu messages and retrying in %d ms", held,
+                 ledger_retry_ms(in->ledger));
+        break;
+    case LEDGER_REWIND:
+        metrics_counter_add(in->fenced, 1);
+        set_pg_up(in, 1, "");
+        LOG_WARN("offset fence failed: dropping %zu batched messages and re-reading every partition's stored offset",
+                 held);
+        batch_reset(&in->inflight);
+        batch_reset(&in->batch);
+        break;
+    case LEDGER_ORPHAN:
+        LOG_INFO("a write of dropped batches ended (%s); the offset fence keeps it exactly once",
+                 st == SINK_OK ? "committed" : "not committed");
+        batch_reset(&in->inflight);
+        break;
+    }
+}
+
+/* Applies one partition's stored offset, read by a load job. */
+static void settle_loaded_part(ingest_t *in, ledger_part_t *p, const flusher_load_t *it)
+{
+    const char *topic = schema_topic_names[p->topic];
+    int other_cluster = it->found == 1 && in->cluster_id[0] != '\0' && it->cluster[0] != '\0' &&
+                        strcmp(it->cluster, in->cluster_id) != 0;
+    int64_t expected = p->stored; /* what this instance last knew, -1: nothing */
+    int was_loading = p->state == LEDGER_LOADING;
+    ledger_gap_t gap;
+
+    ledger_loaded(in->ledger, p, it->found == 1, it->next, other_cluster, &gap);
+    if (!was_loading)
+        return;
+    if (gap.kind != NULL) {
+        LOG_ERROR("%s [%d]: offsets 0..%lld were stored for Kafka cluster \"%s\", this is \"%s\": reading from the beginning; recorded in stream_gaps",
+                  topic, (int)p->partition, (long long)gap.last, it->cluster, in->cluster_id);
+        rows_add_gap(&in->batch, in->conf.group, topic, p->partition, gap.first, gap.last, gap.kind);
+        in->batch.gaps[p->topic]++;
+    }
+    if (expected >= 0 && it->found == 1 && it->next < expected) {
+        metrics_counter_add(in->lost_commits, 1);
+        LOG_ERROR("%s [%d]: PostgreSQL lost a commit: stream_offsets holds %lld, this instance had committed up to %lld (a crash with synchronous_commit=off loses the last commits); re-reading from %lld",
+                  topic, (int)p->partition, (long long)it->next, (long long)expected,
+                  (long long)it->next);
+    } else if (expected >= 0 && it->found == 1 && it->next > expected) {
+        LOG_WARN("%s [%d]: another instance stored offsets %lld..%lld; resuming at %lld", topic,
+                 (int)p->partition, (long long)expected, (long long)it->next - 1,
+                 (long long)it->next);
+    } else {
+        LOG_INFO("%s [%d]: resuming at offset %lld%s", topic, (int)p->partition,
+                 (long long)p->pos, it->found == 1 ? "" : " (no stored offset: from the beginning)");
+    }
+    set_committed_gauge(in, p, it->found == 1 ? it->next : 0);
+}
+
+static void settle_load(ingest_t *in, sink_status_t st)
+{
+    int64_t now = ts_monotonic_us();
+
+    for (size_t i = 0; i < in->load_count; i++)
+        if (in->loads[i].found >= 0)
+            settle_loaded_part(in, in->load_parts[i], &in->loads[i]);
+    in->loading = 0;
+    ledger_load_done(in->ledger, st == SINK_OK, now);
+    if (st != SINK_OK) {
+        metrics_counter_add(in->pg_errors, 1);
+        set_pg_up(in, 0, "");
+        LOG_WARN("could not read the stored offsets of %zu partitions; retrying", in->load_count);
+    } else {
+        set_pg_up(in, 1, "");
+    }
+}
+
+/* Collects a finished job (waiting until deadline_us at most; 0: do not
+ * wait). Returns 1 when one was collected. */
+static int collect_job(ingest_t *in, int64_t deadline_us)
+{
+    sink_status_t st;
+    sink_result_t res;
+
+    if (!flusher_running(in->flusher))
+        return 0;
+    if (!(deadline_us > 0 ? flusher_wait_until(in->flusher, deadline_us, &st, &res)
+                          : flusher_poll(in->flusher, &st, &res)))
+        return 0;
+    if (in->loading)
+        settle_load(in, st);
+    else
+        settle_flush(in, st, &res);
+    return 1;
+}
+
+/* Stops with exit status 1 after running out of memory: nothing partial
+ * is written (the messages are consumed again after a restart). */
+static void fail_oom(ingest_t *in, const char *what)
+{
+    LOG_ERROR("out of memory while %s; exiting without writing the incomplete batch", what);
+    in->failed = 1;
+    ledger_drop(in->ledger);
+    batch_reset(&in->batch);
+    term_request();
+}
+
+/* Hands the batch being filled to the worker. */
+static void seal_and_write(ingest_t *in)
 {
     batch_t swap;
 
-    if (settle(in) != 0)
-        return -1;
-    if (batch_empty(&in->batch))
-        return 0;
-    for (size_t i = 0; i < in->batch.offset_count; i++) {
-        const batch_offset_t *o = &in->batch.offsets[i];
-        part_t *p = part_get(in, schema_topic_from_name(o->topic), o->partition);
-        if (p != NULL)
-            p->committed_next = o->next;
+    if (ledger_seal(in->ledger, &in->batch, ts_monotonic_us()) != 0) {
+        fail_oom(in, "noting the batch's offsets");
+        return;
     }
     swap = in->inflight;
     in->inflight = in->batch;
     in->batch = swap;
-    in->inflight_held = 1;
+    in->full_since_us = 0;
     flusher_start(in->flusher, &in->inflight);
-    return 0;
 }
 
-/* Writes everything consumed so far and waits for it. Returns 0 when all of
- * it is committed, -1 when PostgreSQL failed (the batches are kept). */
-static int flush_all(ingest_t *in)
+static int batch_has_rows(const batch_t *b)
 {
-    if (hand_off(in) != 0 || settle(in) != 0)
-        return -1;
-    return 0;
+    return b->messages > 0 || b->tables[BATCH_GAPS].rows > 0;
 }
 
-/* Runs inside rd_kafka_consumer_poll() on the ingest thread. */
+/* Starts what is due on the worker: a retry of the held batch, a load of
+ * stored offsets, or the next batch; then applies pauses and seeks. */
+static void pump(ingest_t *in, int flush_now)
+{
+    int64_t now = ts_monotonic_us();
+    ledger_part_t *due[MAX_LOADS];
+    size_t n;
+
+    collect_job(in, 0);
+    if (ledger_retry_due(in->ledger, now)) {
+        flusher_start(in->flusher, &in->inflight);
+    } else if ((n = ledger_load_due(in->ledger, now, due, MAX_LOADS)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            in->load_parts[i] = due[i];
+            in->loads[i] = (flusher_load_t){schema_topic_names[due[i]->topic], due[i]->partition,
+                                            -1, 0, ""};
+        }
+        in->load_count = n;
+        in->loading = 1;
+        flusher_start_load(in->flusher, in->loads, n);
+    } else if (flush_now && batch_has_rows(&in->batch) && ledger_can_seal(in->ledger)) {
+        seal_and_write(in);
+    }
+    apply_changes(in);
+}
+
+/* Writes everything batched so far, waiting until deadline_us. Returns 0
+ * when all of it is committed (or was dropped by a fence), -1 otherwise. */
+static int flush_all(ingest_t *in, int64_t deadline_us)
+{
+    while (ts_monotonic_us() < deadline_us) {
+        if (flusher_running(in->flusher)) {
+            collect_job(in, deadline_us);
+        } else if (ledger_retry_due(in->ledger, ts_monotonic_us())) {
+            flusher_start(in->flusher, &in->inflight);
+        } else if (in->inflight.messages > 0 || in->inflight.offset_count > 0) {
+            if (ledger_retry_at(in->ledger) >= deadline_us)
+                return -1;
+            ts_sleep_until_us(ledger_retry_at(in->ledger), 50);
+        } else if (batch_has_rows(&in->batch) && ledger_can_seal(in->ledger)) {
+            seal_and_write(in);
+        } else {
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Forgets both batches: assigned partitions re-read their stored offsets. */
+static void drop_batches(ingest_t *in, const char *why)
+{
+    size_t n = in->inflight.messages + in->batch.messages;
+
+    if (n > 0)
+        LOG_WARN("%s: dropping %zu uncommitted messages; they are consumed again", why, n);
+    ledger_drop(in->ledger);
+    if (!flusher_running(in->flusher))
+        batch_reset(&in->inflight); /* else reset when the orphan write ends */
+    batch_reset(&in->batch);
+}
+
+/* --- rebalancing -------------------------------------------------------- */
+
+/* Runs inside rd_kafka_consumer_poll() on the ingest thread. Never waits
+ * for PostgreSQL on an assignment (the stored offsets are read by the
+ * worker; the partitions stay paused until then); waits at most
+ * REVOKE_WAIT_US on a revocation. */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     ingest_t *in = opaque;
+    int64_t now = ts_monotonic_us();
+    rd_kafka_error_t *error = NULL;
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        if (connect_blocking(in) != 0 || load_positions(in, parts) != 0) {
-            LOG_ERROR("could not read stored offsets; not consuming the assigned partitions");
-            rd_kafka_assign(rk, NULL);
-            return;
+        for (int i = 0; i < parts->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &parts->elems[i];
+            ledger_part_t *p = ledger_assign(in->ledger, schema_topic_from_name(tp->topic),
+                                             tp->partition, now);
+            if (p == NULL)
+                LOG_ERROR("cannot track partition %s [%d]; its messages are ignored", tp->topic,
+                          (int)tp->partition);
+            else
+                part_metrics(in, p);
         }
-        rd_kafka_assign(rk, parts);
-        in->paused = 0;
+        if (in->cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
         in->assigned_once = 1;
-        in->last_message_us = ts_monotonic_us();
-        return;
+        apply_changes(in); /* paused until their stored offsets are read */
+        LOG_INFO("assigned %d partitions; reading their stored offsets", parts->cnt);
+    } else {
+        int64_t deadline = now + (term_requested() ? EXIT_WAIT_US : REVOKE_WAIT_US);
+        if (flush_all(in, deadline) != 0)
+            drop_batches(in, "partitions revoked while PostgreSQL is unavailable");
+        for (int i = 0; i < parts->cnt; i++)
+            ledger_revoke(in->ledger, schema_topic_from_name(parts->elems[i].topic),
+                          parts->elems[i].partition);
+        if (in->cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+        LOG_INFO("revoked %d partitions", parts->cnt);
     }
-    /* Revocation: commit what was consumed, or drop it for the next owner. */
-    if (flush_all(in) != 0) {
-        LOG_WARN("partitions revoked while PostgreSQL is unavailable: dropping %zu uncommitted messages for the next owner to re-read",
-                 in->inflight.messages + in->batch.messages);
-        discard_batches(in);
+    if (error != NULL) {
+        LOG_ERROR("incremental rebalance failed: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
     }
-    for (int i = 0; i < parts->cnt; i++) {
-        part_t *p = part_get(in, schema_topic_from_name(parts->elems[i].topic), parts->elems[i].partition);
-        if (p != NULL)
-            p->assigned = 0;
-    }
-    rd_kafka_assign(rk, NULL);
-    in->paused = 0;
-    LOG_INFO("revoked %d partitions", parts->cnt);
 }
 
-/* True when the broker's log now ends before pos: the topic was recreated
- * (the dev broker keeps nothing across restarts). */
-static int topic_was_reset(ingest_t *in, const char *topic, int32_t partition, int64_t pos)
+/* Runs inside rd_kafka_consumer_poll(): notes whether a broker is up. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
-    int64_t lo = -1, hi = -1;
+    ingest_t *in = opaque;
+    int up = kafka_stats_brokers_up(json, len);
 
-    if (rd_kafka_query_watermark_offsets(in->rk, topic, partition, &lo, &hi, 2000) !=
-        RD_KAFKA_RESP_ERR_NO_ERROR)
-        return 0;
-    return hi < pos;
+    (void)rk;
+    if (up >= 0)
+        atomic_store(&in->kafka_up, up > 0);
+    return 0; /* librdkafka frees json */
 }
+
+/* --- messages ----------------------------------------------------------- */
 
 static void handle_message(ingest_t *in, rd_kafka_message_t *msg)
 {
     const char *topic = rd_kafka_topic_name(msg->rkt);
     int t = schema_topic_from_name(topic);
-    part_t *p = part_get(in, t, msg->partition);
+    ledger_part_t *p = ledger_find(in->ledger, t, msg->partition);
     rows_msg_t rm = {topic, msg->partition, msg->offset, msg->key, msg->key_len,
                      msg->payload, msg->len};
-    char reason[256];
+    int64_t lo = -1, hi = -1;
     rd_kafka_timestamp_type_t tstype;
     int64_t create_ms = rd_kafka_message_timestamp(msg, &tstype);
+    char reason[256];
+    ledger_gap_t gap;
     int rc;
 
-    if (p == NULL) {
-        LOG_ERROR("message from unexpected topic \"%s\" [%d] ignored", topic, (int)msg->partition);
+    if (p != NULL && msg->offset != p->pos) /* cached from fetches: no round trip */
+        rd_kafka_get_watermark_offsets(in->rk, topic, msg->partition, &lo, &hi);
+    switch (ledger_message(in->ledger, p, msg->offset, lo, hi, &gap)) {
+    case LEDGER_IGNORE:
+        LOG_DEBUG("%s [%d] @%lld: partition not consuming yet, ignored", topic,
+                  (int)msg->partition, (long long)msg->offset);
         return;
-    }
-    if (msg->offset < p->pos && !topic_was_reset(in, topic, msg->partition, p->pos)) {
-        /* Already batched or stored (a re-fetch after pause/seek): skip. */
+    case LEDGER_SKIP:
         LOG_DEBUG("%s [%d] @%lld: already consumed, skipped", topic, (int)msg->partition,
                   (long long)msg->offset);
         return;
+    case LEDGER_TAKE:
+        break;
     }
-    if (msg->offset != p->pos) {
-        int forward = msg->offset > p->pos;
-        int64_t first = forward ? p->pos : msg->offset;
-        int64_t last = forward ? msg->offset - 1 : p->pos - 1;
+    if (gap.kind != NULL) {
+        int retention = strcmp(gap.kind, "retention") == 0;
         LOG_ERROR("%s [%d]: offsets %lld..%lld %s; recorded in stream_gaps", topic, (int)msg->partition,
-                  (long long)first, (long long)last,
-                  forward ? "are no longer held by the broker and were never stored"
-                          : "were reused: the topic was recreated (broker restarted?)");
-        rows_add_gap(&in->batch, in->conf.group, schema_topic_names[t], msg->partition, first, last,
-                     forward ? "retention" : "reset");
+                  (long long)gap.first, (long long)gap.last,
+                  retention ? "are no longer held by the broker and were never stored"
+                            : "were reused: the topic was recreated (broker restarted?)");
+        rows_add_gap(&in->batch, in->conf.group, topic, msg->partition, gap.first, gap.last, gap.kind);
         in->batch.gaps[t]++;
     }
+    if (gap.holes > 0) {
+        metrics_counter_add(in->tm[t].holes, (uint64_t)gap.holes);
+        LOG_DEBUG("%s [%d]: %lld offsets before %lld hold no message (transaction markers or aborted records)",
+                  topic, (int)msg->partition, (long long)gap.holes, (long long)msg->offset);
+    }
     rc = rows_add_message(&in->batch, &in->rows, &rm, ts_now_ms(), reason, sizeof(reason));
-    if (rc < 0) {
-        LOG_ERROR("out of memory while batching; stopping");
-        term_request();
+    if (rc < 0 || (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE &&
+                   batch_note_create_time(&in->batch, create_ms) != 0)) {
+        fail_oom(in, "batching");
         return;
     }
     if (rc == 0) {
@@ -483,10 +571,6 @@ static void handle_message(ingest_t *in, rd_kafka_message_t *msg)
     in->batch.consumed[t]++;
     if (in->batch.messages++ == 0)
         in->batch.first_arrival_us = ts_monotonic_us();
-    if (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
-        batch_note_create_time(&in->batch, create_ms);
-    p->pos = msg->offset + 1;
-    batch_note_offset(&in->batch, schema_topic_names[t], msg->partition, p->committed_next, p->pos);
 }
 
 static size_t batch_bytes(const batch_t *b)
@@ -497,40 +581,62 @@ static size_t batch_bytes(const batch_t *b)
     return n;
 }
 
+static int batch_full(const ingest_t *in)
+{
+    return in->batch.messages >= in->conf.flush_rows || batch_bytes(&in->batch) >= in->conf.flush_bytes;
+}
+
 static int flush_due(const ingest_t *in)
 {
     const batch_t *b = &in->batch;
-    if (b->messages == 0)
+
+    if (!batch_has_rows(b))
         return 0;
-    return b->messages >= in->conf.flush_rows || batch_bytes(b) >= in->conf.flush_bytes ||
+    return batch_full(in) || b->messages == 0 ||
            ts_monotonic_us() - b->first_arrival_us >= (int64_t)in->conf.flush_ms * 1000;
 }
 
-static void update_lag(ingest_t *in)
+/* --- observation -------------------------------------------------------- */
+
+static void update_watermarks(ingest_t *in, int64_t now)
 {
-    for (int t = 0; t < SCHEMA_TOPICS; t++) {
-        if (in->parts[t] == NULL)
+    size_t i = 0;
+    ledger_part_t *p;
+
+    while ((p = ledger_next_part(in->ledger, &i)) != NULL) {
+        int64_t lo = -1, hi = -1;
+        part_metrics_t *pm = part_metrics(in, p);
+
+        if (rd_kafka_get_watermark_offsets(in->rk, schema_topic_names[p->topic], p->partition, &lo,
+                                           &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
             continue;
-        for (int32_t i = 0; i < MAX_PARTITIONS; i++) {
-            part_t *p = &in->parts[t][i];
-            int64_t lo, hi;
-            if (!p->assigned)
-                continue;
-            if (rd_kafka_get_watermark_offsets(in->rk, schema_topic_names[t], i, &lo, &hi) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0)
-                metrics_gauge_set(p->lag, (double)(hi - (p->committed_next < 0 ? 0 : p->committed_next)));
-        }
+        ledger_watermarks(p, lo, hi, now);
+        if (pm != NULL)
+            metrics_gauge_set(pm->lag, (double)(hi - (p->stored < 0 ? 0 : p->stored)));
     }
 }
 
-static double total_lag(ingest_t *in)
+static void publish_health(ingest_t *in, int64_t now)
 {
-    double lag = 0;
-    for (int t = 0; t < SCHEMA_TOPICS; t++)
-        for (int32_t i = 0; in->parts[t] != NULL && i < MAX_PARTITIONS; i++)
-            if (in->parts[t][i].assigned)
-                lag += metrics_gauge_value(in->parts[t][i].lag);
-    return lag;
+    char detail[sizeof(in->health)];
+    int ok = ledger_health(in->ledger, atomic_load(&in->kafka_up), now, detail, sizeof(detail));
+
+    pthread_mutex_lock(&in->health_lock);
+    in->healthy = ok;
+    memcpy(in->health, detail, sizeof(detail));
+    pthread_mutex_unlock(&in->health_lock);
+}
+
+int ingest_health(void *arg, char *detail, size_t size)
+{
+    ingest_t *in = arg;
+    int ok;
+
+    pthread_mutex_lock(&in->health_lock);
+    ok = in->healthy;
+    snprintf(detail, size, "%s", in->health);
+    pthread_mutex_unlock(&in->health_lock);
+    return ok;
 }
 
 static uint64_t sum_counters(ingest_t *in, int which)
@@ -547,18 +653,27 @@ static uint64_t sum_counters(ingest_t *in, int which)
 static void progress(ingest_t *in, double elapsed_s, double interval_s, uint64_t *prev_consumed)
 {
     uint64_t consumed = sum_counters(in, 0);
+    size_t i = 0, paused = 0, loading = 0;
+    ledger_part_t *p;
 
-    LOG_INFO("progress: %.1f s, %.1f msg/s, stored %llu, dead-lettered %llu, duplicates %llu, lag %.0f, "
-             "flushes %llu, latency p50 %.0f ms p99 %.0f ms, postgres %s%s",
+    while ((p = ledger_next_part(in->ledger, &i)) != NULL) {
+        paused += p->paused;
+        loading += p->state != LEDGER_ACTIVE;
+    }
+    LOG_INFO("progress: %.1f s, %.1f msg/s, stored %llu, dead-lettered %llu, duplicates %llu, lag %lld, "
+             "flushes %llu, latency p50 %.0f ms p99 %.0f ms, postgres %s%s%s",
              elapsed_s, interval_s > 0 ? (double)(consumed - *prev_consumed) / interval_s : 0,
              (unsigned long long)sum_counters(in, 1), (unsigned long long)sum_counters(in, 2),
-             (unsigned long long)sum_counters(in, 3), total_lag(in),
+             (unsigned long long)sum_counters(in, 3), (long long)ledger_lag(in->ledger),
              (unsigned long long)metrics_counter_value(in->flushes),
              metrics_histogram_quantile(in->latency, 0.5) * 1000,
              metrics_histogram_quantile(in->latency, 0.99) * 1000,
-             atomic_load(&in->pg_up) ? "up" : "DOWN", in->paused ? ", paused" : "");
+             ledger_pg_up(in->ledger) ? "up" : "DOWN", paused ? ", paused" : "",
+             loading ? ", reading stored offsets" : "");
     *prev_consumed = consumed;
 }
+
+/* --- life cycle --------------------------------------------------------- */
 
 ingest_t *ingest_new(const ingest_conf_t *conf, metrics_t *m, char *errbuf, size_t errsize)
 {
@@ -571,8 +686,10 @@ ingest_t *ingest_new(const ingest_conf_t *conf, metrics_t *m, char *errbuf, size
         "fetch.wait.max.ms", "50",
         "queued.max.messages.kbytes", "32768", /* prefetch: half the default, bounds RSS */
         "enable.partition.eof", "false",
+        "statistics.interval.ms", "1000",     /* broker states, for /health */
         NULL,
     };
+    ledger_conf_t lconf = {RETRY_MIN_MS, RETRY_MAX_MS, (int64_t)(conf->stall_timeout_s * 1e6)};
     ingest_t *in = calloc(1, sizeof(*in));
     rd_kafka_conf_t *kconf = NULL;
     rd_kafka_topic_partition_list_t *subs = NULL;
@@ -585,24 +702,29 @@ ingest_t *ingest_new(const ingest_conf_t *conf, metrics_t *m, char *errbuf, size
     in->conf = *conf;
     in->metrics = m;
     in->rows = (rows_conf_t){conf->group, conf->max_message_bytes};
+    pthread_mutex_init(&in->health_lock, NULL);
+    snprintf(in->health, sizeof(in->health), "starting");
     batch_init(&in->batch);
     batch_init(&in->inflight);
     init_metrics(in);
+    in->ledger = ledger_new(&lconf);
     in->sink = sink_new(conf->conninfo, conf->group, "ecom-stream");
     in->flusher = in->sink ? flusher_new(in->sink) : NULL;
     if (in->sink != NULL)
         sink_set_synchronous_commit(in->sink, conf->synchronous_commit);
     kconf = kafka_conf_build(conf->brokers, "ecom-stream", defaults, conf->xopts, errbuf, errsize);
-    if (in->sink == NULL || in->flusher == NULL || kconf == NULL)
+    if (in->ledger == NULL || in->sink == NULL || in->flusher == NULL || kconf == NULL)
         goto fail;
     if (rd_kafka_conf_set(kconf, "group.id", conf->group, errbuf, errsize) != RD_KAFKA_CONF_OK)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(kconf, rebalance_cb);
+    rd_kafka_conf_set_stats_cb(kconf, stats_cb);
     rd_kafka_conf_set_opaque(kconf, in);
     in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errbuf, errsize);
     if (in->rk == NULL)
         goto fail;
     kconf = NULL; /* owned by rk now */
+    in->cooperative = strcmp(rd_kafka_rebalance_protocol(in->rk), "COOPERATIVE") == 0;
     rd_kafka_poll_set_consumer(in->rk);
     subs = rd_kafka_topic_partition_list_new(conf->topic_count);
     for (int i = 0; i < conf->topic_count; i++)
@@ -623,101 +745,128 @@ fail:
 
 void ingest_destroy(ingest_t *in)
 {
+    size_t i = 0;
+    ledger_part_t *p;
+    int stuck;
+
     if (in == NULL)
         return;
     if (in->rk != NULL)
         rd_kafka_destroy(in->rk);
-    flusher_destroy(in->flusher); /* before the sink it borrows */
-    sink_destroy(in->sink);
+    /* A worker stuck in libpq (a frozen server) is left behind with the
+     * sink and the batch it reads: the process is exiting. */
+    stuck = flusher_destroy(in->flusher, ts_monotonic_us() + EXIT_WAIT_US) != 0;
+    if (!stuck) {
+        sink_destroy(in->sink);
+        batch_free(&in->inflight);
+    }
     batch_free(&in->batch);
-    batch_free(&in->inflight);
-    for (int t = 0; t < SCHEMA_TOPICS; t++)
-        free(in->parts[t]);
+    while (in->ledger != NULL && (p = ledger_next_record(in->ledger, &i)) != NULL)
+        free(p->io); /* every record, assigned or not */
+    ledger_destroy(in->ledger);
+    pthread_mutex_destroy(&in->health_lock);
     free(in);
 }
 
-int ingest_health(void *arg, char *detail, size_t size)
+/* Learns the Kafka cluster id (a metadata request; not from inside a
+ * rebalance callback, where it cannot complete) so that stored offsets can
+ * be told apart from another cluster's. Gives up after about 10 s. */
+static void learn_cluster_id(ingest_t *in)
 {
-    ingest_t *in = arg;
-    int pg = atomic_load(&in->pg_up);
-    int kafka = kafka_ping(in->rk, 2000) == 0;
+    char *id = NULL;
 
-    snprintf(detail, size, "postgres %s, kafka %s", pg ? "up" : "down", kafka ? "up" : "down");
-    return pg && kafka;
-}
-
-/* Retries the held batch once its backoff has passed. */
-static void retry_if_due(ingest_t *in)
-{
-    if (!in->inflight_held || flusher_running(in->flusher) || ts_monotonic_us() < in->next_retry_us)
-        return;
-    if (!sink_connected(in->sink) && sink_connect(in->sink, 0) != 0) {
-        metrics_counter_add(in->pg_errors, 1);
-        in->retry_ms = in->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : in->retry_ms * 2;
-        in->next_retry_us = ts_monotonic_us() + (int64_t)in->retry_ms * 1000;
+    for (int i = 0; i < 20 && !term_requested() && id == NULL; i++)
+        id = rd_kafka_clusterid(in->rk, 500);
+    if (id == NULL) {
+        LOG_WARN("could not learn the Kafka cluster id; offsets are stored without it");
         return;
     }
-    flusher_start(in->flusher, &in->inflight);
-    if (settle(in) == 0)
-        LOG_INFO("PostgreSQL is back; the kept batch is committed");
+    atomic_store(&in->kafka_up, 1);
+    snprintf(in->cluster_id, sizeof(in->cluster_id), "%s", id);
+    rd_kafka_mem_free(in->rk, id);
+    sink_set_cluster_id(in->sink, in->cluster_id);
+    LOG_INFO("Kafka cluster id \"%s\"", in->cluster_id);
+}
+
+/* Waits until PostgreSQL answers (or a stop is requested): a clear first
+ * error, before joining the consumer group. Runs before any worker job. */
+static int connect_first(ingest_t *in)
+{
+    while (!sink_connected(in->sink)) {
+        if (term_requested())
+            return -1;
+        if (sink_connect(in->sink, -1) != 0)
+            metrics_counter_add(in->pg_errors, 1);
+    }
+    ledger_load_done(in->ledger, 1, ts_monotonic_us()); /* PostgreSQL answered */
+    set_pg_up(in, 1, "");
+    return 0;
 }
 
 static void shutdown_flush(ingest_t *in)
 {
-    int64_t give_up_us = ts_monotonic_us() + 10 * 1000000LL;
+    if (flush_all(in, ts_monotonic_us() + SHUTDOWN_WAIT_US) != 0 ||
+        batch_has_rows(&in->batch))
+        drop_batches(in, "exiting before PostgreSQL committed");
+}
 
-    while (flush_all(in) != 0 && ts_monotonic_us() < give_up_us) {
-        ts_sleep_until_us(in->next_retry_us, 1000);
-        retry_if_due(in);
+/* One pass of the loop's own work between polls. */
+static void poll_once(ingest_t *in)
+{
+    int64_t now = ts_monotonic_us();
+    int full = batch_full(in);
+    rd_kafka_message_t *msg;
+
+    if (full && !ledger_can_seal(in->ledger) && flusher_running(in->flusher)) {
+        /* The writer is behind: wait for it rather than read more, for a
+         * while; then pause the partitions and go on polling. */
+        if (in->full_since_us == 0)
+            in->full_since_us = now;
+        if (now - in->full_since_us < FULL_WAIT_US) {
+            collect_job(in, now + 50000);
+            return;
+        }
+        ledger_backpressure(in->ledger, 1);
     }
-    if (in->inflight_held || !batch_empty(&in->batch))
-        LOG_WARN("exiting with %zu uncommitted messages; they will be consumed again on restart",
-                 in->inflight.messages + in->batch.messages);
-    discard_batches(in);
+    msg = rd_kafka_consumer_poll(in->rk, 50);
+    if (msg == NULL)
+        return;
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        handle_message(in, msg);
+        in->last_message_us = ts_monotonic_us();
+    } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        metrics_counter_add(in->kafka_errors, 1);
+        LOG_WARN("consumer error: %s", rd_kafka_message_errstr(msg));
+    }
+    rd_kafka_message_destroy(msg);
 }
 
 int ingest_run(ingest_t *in)
 {
     int64_t start_us = ts_monotonic_us();
     int64_t next_progress_us = start_us + (int64_t)(in->conf.progress_s * 1e6);
-    int64_t last_progress_us = start_us, next_lag_us = start_us, next_partitions_us;
+    int64_t last_progress_us = start_us, next_lag_us = start_us, next_health_us = start_us;
     uint64_t prev_consumed = 0;
     rd_kafka_resp_err_t err;
 
-    if (connect_blocking(in) != 0)
+    if (connect_first(in) != 0)
         return term_requested() ? 0 : 1;
     learn_cluster_id(in);
-    next_partitions_us = start_us + 3600 * 1000000LL;
-    in->last_message_us = start_us;
+    in->last_message_us = in->idle_since_us = start_us;
     while (!term_requested()) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(in->rk, 50);
         int64_t now;
 
-        if (msg != NULL) {
-            if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                handle_message(in, msg);
-                in->last_message_us = ts_monotonic_us();
-            } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                metrics_counter_add(in->kafka_errors, 1);
-                LOG_WARN("consumer error: %s", rd_kafka_message_errstr(msg));
-            }
-            rd_kafka_message_destroy(msg);
-        }
-        if (in->inflight_held && !flusher_running(in->flusher))
-            retry_if_due(in);
-        else if (in->inflight_held && flusher_done(in->flusher))
-            settle(in);
-        if (flush_due(in) && !in->paused)
-            hand_off(in);
+        poll_once(in);
+        pump(in, flush_due(in));
         now = ts_monotonic_us();
         metrics_gauge_set(in->batch_messages, (double)in->batch.messages);
         if (now >= next_lag_us) {
-            update_lag(in);
+            update_watermarks(in, now);
             next_lag_us = now + 1000000;
         }
-        if (now >= next_partitions_us && !in->inflight_held) {
-            sink_ensure_partitions(in->sink, 3);
-            next_partitions_us = now + 3600 * 1000000LL;
+        if (now >= next_health_us) {
+            publish_health(in, now);
+            next_health_us = now + 200000;
         }
         if (in->conf.progress_s > 0 && now >= next_progress_us) {
             progress(in, (double)(now - start_us) / 1e6, (double)(now - last_progress_us) / 1e6,
@@ -726,19 +875,24 @@ int ingest_run(ingest_t *in)
             while (next_progress_us <= now)
                 next_progress_us += (int64_t)(in->conf.progress_s * 1e6);
         }
-        if (in->conf.exit_when_idle_s > 0 && in->assigned_once && batch_empty(&in->batch) &&
-            !in->inflight_held &&
-            now - in->last_message_us >= (int64_t)(in->conf.exit_when_idle_s * 1e6)) {
-            LOG_INFO("no message for %.1f s: exiting", in->conf.exit_when_idle_s);
+        /* Idle: nothing pending anywhere, and no message for a while. */
+        if (!ledger_settled(in->ledger) || batch_has_rows(&in->batch) ||
+            in->inflight.messages > 0 || !in->assigned_once)
+            in->idle_since_us = now;
+        if (in->conf.exit_when_idle_s > 0 &&
+            now - (in->idle_since_us > in->last_message_us ? in->idle_since_us : in->last_message_us) >=
+                (int64_t)(in->conf.exit_when_idle_s * 1e6)) {
+            LOG_INFO("no message for %.1f s and nothing pending: exiting", in->conf.exit_when_idle_s);
             break;
         }
     }
-    shutdown_flush(in);
-    update_lag(in);
+    if (!in->failed)
+        shutdown_flush(in);
+    update_watermarks(in, ts_monotonic_us());
     progress(in, (double)(ts_monotonic_us() - start_us) / 1e6,
              (double)(ts_monotonic_us() - last_progress_us) / 1e6, &prev_consumed);
     err = rd_kafka_consumer_close(in->rk);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
         LOG_WARN("consumer close: %s", rd_kafka_err2str(err));
-    return kafka_fatal_seen() ? 1 : 0;
+    return in->failed || kafka_fatal_seen() ? 1 : 0;
 }

@@ -35,6 +35,7 @@ typedef struct {
     int synchronous_commit; /* PostgreSQL waits for the WAL flush at commit */
     double exit_when_idle_s; /* 0: run until stopped */
     double progress_s;       /* 0: no progress lines */
+    double stall_timeout_s;  /* /health fails when work pending makes no progress this long */
 } ingest_conf_t;
 
 typedef struct ingest ingest_t;
@@ -47,7 +48,10 @@ ingest_t *ingest_new(const ingest_conf_t *conf, metrics_t *m, char *errbuf,
 int ingest_run(ingest_t *in);
 void ingest_destroy(ingest_t *in);
 
-/* httpd health callback: 1 when PostgreSQL and Kafka are reachable. */
+/* httpd health callback (any thread): 1 when PostgreSQL and Kafka are
+ * reachable and no partition with pending work has stalled; answers from the
+ * verdict the ingest loop publishes every 200 ms, never from a request of
+ * its own. */
 int ingest_health(void *arg, char *detail, size_t size);
 
 #endif

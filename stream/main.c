@@ -36,6 +36,7 @@ typedef struct {
     const char *metrics_bind;
     double exit_when_idle_s;
     double progress_s;
+    double stall_timeout_s;
 } stream_conf_t;
 
 static stream_conf_t conf = {
@@ -47,6 +48,7 @@ static stream_conf_t conf = {
     .metrics_port = 9101,
     .metrics_bind = "127.0.0.1",
     .progress_s = 10,
+    .stall_timeout_s = 30,
 };
 
 static void usage(void)
@@ -75,8 +77,15 @@ static void usage(void)
            "  -P, --progress=SECONDS     progress line interval, 0 = off (default: 10)\n"
            "      --exit-when-idle=SECONDS  exit 0 after flushing once no message came for this long\n"
            "                             (counted from the first partition assignment)\n"
+           "      --stall-timeout=SECONDS  /health answers 503 when partitions with pending work\n"
+           "                             make no progress for this long (default: 30)\n"
            "  -V, --version              print version and exit\n"
            "  -h, --help                 show this help and exit\n\n");
+    printf("Bounds: SIGINT/SIGTERM flush for at most 8 s, then exit 0 within about 12 s even when\n"
+           "PostgreSQL is frozen; a revocation waits at most 5 s for PostgreSQL. Each connection\n"
+           "attempt is bounded by connect_timeout (default 5 s), a dead network is noticed within\n"
+           "about 15 s (TCP keepalives, tcp_user_timeout), statements by statement_timeout\n"
+           "(default 30 s); PGCONNECT_TIMEOUT, PGOPTIONS or the connection string override them.\n\n");
     printf("Environment: KAFKA_BOOTSTRAP_SERVERS, STREAM_GROUP_ID, STREAM_METRICS_PORT, LOG_LEVEL,\n"
            "PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD (and the rest of libpq's), ECOM_ENV_FILE\n"
            "(default: ./.env). Flags override the environment.\n");
@@ -96,6 +105,7 @@ enum {
     OPT_METRICS_BIND,
     OPT_EXIT_WHEN_IDLE,
     OPT_SYNCHRONOUS_COMMIT,
+    OPT_STALL_TIMEOUT,
 };
 
 static void parse_args(int argc, char **argv)
@@ -113,6 +123,7 @@ static void parse_args(int argc, char **argv)
         {"progress", required_argument, NULL, 'P'},
         {"exit-when-idle", required_argument, NULL, OPT_EXIT_WHEN_IDLE},
         {"synchronous-commit", required_argument, NULL, OPT_SYNCHRONOUS_COMMIT},
+        {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -147,6 +158,9 @@ static void parse_args(int argc, char **argv)
         case 'P': conf.progress_s = config_flag_double(optarg, 0, 86400, "-P/--progress"); break;
         case OPT_EXIT_WHEN_IDLE:
             conf.exit_when_idle_s = config_flag_double(optarg, 0.1, 1e7, "--exit-when-idle");
+            break;
+        case OPT_STALL_TIMEOUT:
+            conf.stall_timeout_s = config_flag_double(optarg, 0.5, 86400, "--stall-timeout");
             break;
         case OPT_SYNCHRONOUS_COMMIT:
             if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
@@ -195,6 +209,7 @@ int main(int argc, char **argv)
         .synchronous_commit = conf.synchronous_commit,
         .exit_when_idle_s = conf.exit_when_idle_s,
         .progress_s = conf.progress_s,
+        .stall_timeout_s = conf.stall_timeout_s,
     };
     in = ingest_new(&iconf, metrics, errbuf, sizeof(errbuf));
     if (in == NULL) {
