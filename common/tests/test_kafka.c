@@ -297,6 +297,27 @@ static void test_delivery_counters_count_failures(void **state)
 }
 
 /* With the stop flag set a full queue is not waited for: the message fails. */
+/* Broker states from librdkafka's statistics JSON, for /health. */
+static void test_stats_brokers_up(void **state)
+{
+    static const struct {
+        const char *json;
+        int up;
+    } cases[] = {
+        {"{\"brokers\":{\"localhost:9092/1\":{\"state\":\"UP\",\"nodeid\":1},"
+         "\"localhost:9092/bootstrap\":{\"state\":\"INIT\",\"nodeid\":-1}}}", 1},
+        {"{\"brokers\":{\"a/1\":{\"state\":\"UP\"},\"b/2\":{\"state\":\"UP\"}}}", 2},
+        {"{\"brokers\":{\"a/1\":{\"state\":\"DOWN\"},\"b/2\":{\"state\":\"TRY_CONNECT\"}}}", 0},
+        {"{\"brokers\":{}}", 0},
+        {"{\"name\":\"x\"}", -1},
+        {"not json", -1},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(kafka_stats_brokers_up(cases[i].json, strlen(cases[i].json)), cases[i].up);
+}
+
 static void test_produce_full_queue_after_stop(void **state)
 {
     rd_kafka_t *rk = new_dead_end_producer();
@@ -335,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_conf_rejects_bad_settings),
         cmocka_unit_test(test_bootstrap_precedence),
         cmocka_unit_test(test_delivery_counters_count_failures),
+        cmocka_unit_test(test_stats_brokers_up),
         cmocka_unit_test(test_produce_full_queue_after_stop), /* last: sets the stop flag */
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
