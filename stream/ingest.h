@@ -4,14 +4,18 @@
  * with its offsets in one PostgreSQL transaction (sink.c), then commits the
  * same offsets to Kafka for lag visibility.
  *
- * Exactly once: on every assignment, positions come from stream_offsets,
- * not from Kafka. If PostgreSQL is down the partitions are paused and the
- * batch is kept until a retry succeeds. On revocation the batch is flushed,
- * or dropped (never both) so the next owner re-reads it. Offset jumps are
- * recorded in stream_gaps.
+ * Exactly once (decided by ledger.c): on every assignment, eager or
+ * cooperative, positions come from stream_offsets, not from Kafka; the
+ * partitions stay paused until the PostgreSQL worker has read them. If
+ * PostgreSQL is down the partitions are paused and the batch is kept until
+ * a retry succeeds. A failed offset fence (a commit PostgreSQL lost, or
+ * another instance) drops the batches and every partition re-reads its
+ * stored offset. On revocation the batch is flushed, or dropped (never
+ * both) so the next owner re-reads it. Offsets the broker no longer holds
+ * and reused offsets are recorded in stream_gaps.
  *
- * Runs on one thread (the caller's). ingest_health() may be called from any
- * thread.
+ * Runs on one thread (the caller's) plus the PostgreSQL worker thread.
+ * ingest_health() may be called from any thread.
  */
 #ifndef ECOM_INGEST_H
 #define ECOM_INGEST_H
