@@ -33,6 +33,7 @@
 #define EXIT_WAIT_US (1 * 1000000LL)     /* then the worker, then the close */
 #define FULL_WAIT_US 1000000LL           /* a full batch waits this long, then pauses */
 #define MAX_LOADS 1024
+#define SLOW_JOB_US (10 * 1000000LL)     /* a PostgreSQL job this long is worth a warning */
 
 typedef struct {
     metrics_gauge_t *lag, *committed;
@@ -61,6 +62,7 @@ struct ingest {
     int was_down;       /* the last write or load failed */
     char cluster_id[128];
     int64_t last_message_us, idle_since_us, full_since_us;
+    int64_t warned_job_us; /* writer_since of the slow job last warned about */
     atomic_int kafka_up;
     pthread_mutex_t health_lock;
     int healthy;
@@ -616,6 +618,19 @@ static void update_watermarks(ingest_t *in, int64_t now)
     }
 }
 
+/* Says once per job that PostgreSQL has not answered for a while (a frozen
+ * server, a network partition before the TCP deadlines fire). */
+static void warn_slow_job(ingest_t *in, int64_t now)
+{
+    int64_t since = ledger_writer_since(in->ledger);
+
+    if (!ledger_writer_busy(in->ledger) || now - since < SLOW_JOB_US || in->warned_job_us == since)
+        return;
+    in->warned_job_us = since;
+    LOG_WARN("PostgreSQL has not answered for %.0f s (frozen server or network partition?); consumption goes on until the batch is full, then pauses",
+             (double)(now - since) / 1e6);
+}
+
 static void publish_health(ingest_t *in, int64_t now)
 {
     char detail[sizeof(in->health)];
@@ -668,7 +683,11 @@ static void progress(ingest_t *in, double elapsed_s, double interval_s, uint64_t
              (unsigned long long)metrics_counter_value(in->flushes),
              metrics_histogram_quantile(in->latency, 0.5) * 1000,
              metrics_histogram_quantile(in->latency, 0.99) * 1000,
-             ledger_pg_up(in->ledger) ? "up" : "DOWN", paused ? ", paused" : "",
+             !ledger_pg_up(in->ledger) ? "DOWN"
+             : ledger_writer_busy(in->ledger) &&
+                     ts_monotonic_us() - ledger_writer_since(in->ledger) >= SLOW_JOB_US
+                 ? "NOT ANSWERING" : "up",
+             paused ? ", paused" : "",
              loading ? ", reading stored offsets" : "");
     *prev_consumed = consumed;
 }
@@ -865,6 +884,7 @@ int ingest_run(ingest_t *in)
             next_lag_us = now + 1000000;
         }
         if (now >= next_health_us) {
+            warn_slow_job(in, now);
             publish_health(in, now);
             next_health_us = now + 200000;
         }

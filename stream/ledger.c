@@ -381,6 +381,7 @@ void ledger_apply(ledger_t *l, ledger_apply_fn fn, void *arg)
 
 int ledger_pg_up(const ledger_t *l) { return l->pg_up; }
 int ledger_writer_busy(const ledger_t *l) { return l->writer != W_IDLE; }
+int64_t ledger_writer_since(const ledger_t *l) { return l->writer_since_us; }
 
 int ledger_settled(const ledger_t *l)
 {

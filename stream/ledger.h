@@ -160,8 +160,9 @@ void ledger_backpressure(ledger_t *l, int on);
 void ledger_apply(ledger_t *l, ledger_apply_fn fn, void *arg);
 /* 1 when PostgreSQL answered the last job. */
 int ledger_pg_up(const ledger_t *l);
-/* 1 when the writer is busy. */
+/* 1 when the writer is busy, and since when. */
 int ledger_writer_busy(const ledger_t *l);
+int64_t ledger_writer_since(const ledger_t *l);
 /* 1 when nothing is pending: no partition loading or seeking, no write
  * running or held, nothing batched. */
 int ledger_settled(const ledger_t *l);
