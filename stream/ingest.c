@@ -56,7 +56,7 @@ struct ingest {
     ledger_part_t *load_parts[MAX_LOADS];
     size_t load_count;
     rows_conf_t rows;
-    int cooperative;    /* incremental rebalancing */
+    int cooperative;    /* incremental rebalancing (cooperative-sticky) */
     int assigned_once;  /* --exit-when-idle counts only after an assignment */
     int failed;         /* out of memory: exit 1 */
     int was_down;       /* the last write or load failed */
@@ -466,7 +466,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     ingest_t *in = opaque;
     int64_t now = ts_monotonic_us();
     rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
 
+    /* Known once the group is joined: "COOPERATIVE" or "EAGER". */
+    in->cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++) {
             rd_kafka_topic_partition_t *tp = &parts->elems[i];
@@ -481,7 +484,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (in->cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
-            rd_kafka_assign(rk, parts);
+            aerr = rd_kafka_assign(rk, parts);
         in->assigned_once = 1;
         apply_changes(in); /* paused until their stored offsets are read */
         LOG_INFO("assigned %d partitions; reading their stored offsets", parts->cnt);
@@ -495,13 +498,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (in->cooperative)
             error = rd_kafka_incremental_unassign(rk, parts);
         else
-            rd_kafka_assign(rk, NULL);
+            aerr = rd_kafka_assign(rk, NULL);
         LOG_INFO("revoked %d partitions", parts->cnt);
     }
     if (error != NULL) {
         LOG_ERROR("incremental rebalance failed: %s", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     }
+    if (aerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+        LOG_ERROR("rebalance failed: %s", rd_kafka_err2str(aerr));
 }
 
 /* Runs inside rd_kafka_consumer_poll(): notes whether a broker is up. */
@@ -743,7 +748,6 @@ ingest_t *ingest_new(const ingest_conf_t *conf, metrics_t *m, char *errbuf, size
     if (in->rk == NULL)
         goto fail;
     kconf = NULL; /* owned by rk now */
-    in->cooperative = strcmp(rd_kafka_rebalance_protocol(in->rk), "COOPERATIVE") == 0;
     rd_kafka_poll_set_consumer(in->rk);
     subs = rd_kafka_topic_partition_list_new(conf->topic_count);
     for (int i = 0; i < conf->topic_count; i++)
