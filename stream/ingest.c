@@ -766,23 +766,26 @@ fail:
     return NULL;
 }
 
+/* An ingest whose worker is stuck in libpq at exit: kept reachable (the
+ * worker still reads its sink and batch) until the process ends. */
+static ingest_t *left_behind;
+
 void ingest_destroy(ingest_t *in)
 {
     size_t i = 0;
     ledger_part_t *p;
-    int stuck;
 
     if (in == NULL)
         return;
     if (in->rk != NULL)
         rd_kafka_destroy(in->rk);
-    /* A worker stuck in libpq (a frozen server) is left behind with the
-     * sink and the batch it reads: the process is exiting. */
-    stuck = flusher_destroy(in->flusher, ts_monotonic_us() + EXIT_WAIT_US) != 0;
-    if (!stuck) {
-        sink_destroy(in->sink);
-        batch_free(&in->inflight);
+    in->rk = NULL;
+    if (flusher_destroy(in->flusher, ts_monotonic_us() + EXIT_WAIT_US) != 0) {
+        left_behind = in; /* a frozen server: the process is exiting */
+        return;
     }
+    sink_destroy(in->sink);
+    batch_free(&in->inflight);
     batch_free(&in->batch);
     while (in->ledger != NULL && (p = ledger_next_record(in->ledger, &i)) != NULL)
         free(p->io); /* every record, assigned or not */
