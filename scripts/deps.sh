@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
 # scripts/deps.sh - installs, with apt-get, the Debian packages the project
-# needs to build, run its demo and run its tests; does nothing for packages
-# already installed. Uses sudo when not root.
+# needs; does nothing for packages already installed. Uses sudo when not root.
 #
-# Usage: scripts/deps.sh [--build-only]
+# Usage: scripts/deps.sh [--build-only | --run]
+#   --build-only  what scripts/build.sh needs to build every target
+#   --run         that, plus what running the daemons and the README's
+#                 commands need (PostgreSQL 15, psql, kcat, curl):
+#                 scripts/demo.sh and "Running one daemon by hand"
+#   (default)     everything: that, plus what scripts/test.sh, the
+#                 integration tests, scripts/fuzz.sh and bench/ run
 set -euo pipefail
 
+# scripts/build.sh: the compiler, CMake and the libraries' headers (cmocka
+# too: the unit tests are targets of every build).
 build=(gcc make cmake pkg-config librdkafka-dev libpq-dev libjansson-dev
-    uuid-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev)
-run=(postgresql-15 postgresql-client-15 kcat)
-test=(valgrind python3 python3-kafka python3-confluent-kafka python3-yaml
-    docker-compose time python3-snappy clang libclang-rt-14-dev procps)
+    uuid-dev libmicrohttpd-dev libcmocka-dev)
+# The daemons and the commands around them: scripts/devstack.sh and
+# pg-local.sh (PostgreSQL 15, psql), kcat, curl for /metrics and /health.
+run=(postgresql-15 postgresql-client-15 kcat curl)
+# Tests and tools: valgrind tests; libcurl for common_test_httpd;
+# /usr/bin/python3 with kafka-python, PyYAML and snappy (test_broker.sh,
+# test_compose.sh, lib.sh, bench/); docker-compose config (test_compose.sh);
+# GNU time and procps (bench/); ip and nft for the network-fault tests;
+# clang and its libFuzzer runtime (scripts/fuzz.sh).
+test=(valgrind libcurl4-openssl-dev python3 python3-kafka python3-yaml python3-snappy
+    docker-compose time procps iproute2 nftables clang libclang-rt-14-dev)
 
 case ${1:-} in
 --build-only) wanted=("${build[@]}") ;;
+--run) wanted=("${build[@]}" "${run[@]}") ;;
 "") wanted=("${build[@]}" "${run[@]}" "${test[@]}") ;;
 *)
-    echo "usage: scripts/deps.sh [--build-only]" >&2
+    echo "usage: scripts/deps.sh [--build-only | --run]" >&2
     exit 2
     ;;
 esac
@@ -35,6 +50,9 @@ if ((EUID != 0)); then
     sudo=(sudo)
 fi
 echo "deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+# Wait for a dpkg lock held by another apt (unattended-upgrades on a new
+# machine) instead of failing at once.
+apt=(apt-get -o DPkg::Lock::Timeout=300)
+"${sudo[@]}" "${apt[@]}" update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
