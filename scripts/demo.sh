@@ -1,51 +1,130 @@
 #!/usr/bin/env bash
 # scripts/demo.sh - the demo on the embedded default, from a fresh Debian
-# machine: installs what is missing, builds, starts PostgreSQL (port 5433)
-# and the dev Kafka broker (localhost:9092), starts ecom-stream (metrics on
-# :9101), shows a sample of each topic, then runs ecom-simulator at the
-# documented rates until Ctrl-C (or for DEMO_SECONDS); at the end it shows
-# what reached PostgreSQL. Stops what it started on exit (PostgreSQL's data stays in
-# data/pg; scripts/devstack.sh start brings the stack back).
+# machine: installs what is missing (scripts/deps.sh --run: what building
+# and running the daemons needs, no test tools), builds, starts PostgreSQL
+# (port 5433) and the dev Kafka broker (localhost:9092), starts ecom-stream
+# (metrics on :9101), then runs ecom-simulator at the documented rates and
+# shows a sample of each topic. It runs until Ctrl-C, or for DEMO_SECONDS
+# seconds when that variable is set (e.g. DEMO_SECONDS=60 scripts/demo.sh).
 #
-# Usage: scripts/demo.sh [ecom-simulator options]
+# Stopping (Ctrl-C, SIGINT or SIGTERM, or the end of DEMO_SECONDS) goes in
+# the reverse order of the start: the simulator flushes and prints its
+# summary; ecom-stream stores what is left (lag 0 on /metrics, at most 10 s)
+# and exits; the script shows what reached PostgreSQL; then the dev broker
+# and PostgreSQL stop. This takes a few seconds. PostgreSQL's data stays in
+# data/pg; scripts/devstack.sh start brings the stack back.
+#
+# Usage: [DEMO_SECONDS=N] scripts/demo.sh [ecom-simulator options]
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-scripts/deps.sh
+scripts/deps.sh --run
 scripts/build.sh build
 scripts/devstack.sh start
 set -a
 # shellcheck disable=SC1091
 . ./.env
 set +a
-trap 'scripts/devstack.sh stop >/dev/null 2>&1 || true' EXIT
+metrics_port=${STREAM_METRICS_PORT:-9101}
+sim_pid=
+stream_pid=
+stopping=
 
-build/bin/ecom-stream -P 10 2>data/run/ecom-stream.log &
+# running PID: the background child PID has not ended yet.
+running() {
+    [[ -n $1 ]] && kill -0 "$1" 2>/dev/null
+}
+
+# wait_gone PID SECONDS: waits for the background child PID to end (its
+# status is ignored); returns 1 if it still runs after SECONDS.
+wait_gone() {
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do
+        running "$1" || { wait "$1" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+stop_simulator() {
+    running "$sim_pid" || return 0
+    kill -INT "$sim_pid" 2>/dev/null || true
+    wait_gone "$sim_pid" 15 || { echo "--- the simulator did not stop; killing it" >&2; kill -KILL "$sim_pid" 2>/dev/null || true; }
+}
+
+# caught_up: ecom-stream's /metrics shows its partitions with no lag left.
+caught_up() {
+    curl -fs "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null |
+        awk '/^ecom_stream_consumer_lag_messages\{/ { n++; s += $2 } END { exit !(n > 0 && s == 0) }'
+}
+
+stop_stream() {
+    local i
+    running "$stream_pid" || return 0
+    # The lag gauges refresh every second: wait for one refresh after the
+    # simulator's last delivery, then until nothing is left to store.
+    sleep 1.2
+    for ((i = 0; i < 100; i++)); do
+        caught_up && break
+        running "$stream_pid" || break
+        sleep 0.1
+    done
+    ((i < 100)) || echo "--- ecom-stream still has lag after 10 s; stopping it anyway" >&2
+    kill -TERM "$stream_pid" 2>/dev/null || true
+    wait_gone "$stream_pid" 15 || { echo "--- ecom-stream did not stop; killing it" >&2; kill -KILL "$stream_pid" 2>/dev/null || true; }
+}
+
+# On any exit (an error included): whatever still runs, newest first.
+on_exit() {
+    trap - INT TERM
+    stop_simulator
+    stop_stream
+    scripts/devstack.sh stop >/dev/null 2>&1 || true
+}
+trap on_exit EXIT
+# Ctrl-C reaches the simulator (our process group) and this script, not
+# ecom-stream nor the broker (their own sessions): they are stopped in turn.
+trap 'stopping=1; running "$sim_pid" && kill -INT "$sim_pid" 2>/dev/null; true' INT TERM
+
+setsid build/bin/ecom-stream -P 10 2>data/run/ecom-stream.log &
 stream_pid=$!
-echo "--- ecom-stream is storing events (log: data/run/ecom-stream.log, metrics: http://127.0.0.1:9101/metrics)"
+echo "--- ecom-stream is storing events (log: data/run/ecom-stream.log, metrics: http://127.0.0.1:$metrics_port/metrics)"
 sim_args=(-P 10)
 [[ -n ${DEMO_SECONDS:-} ]] && sim_args+=(-d "$DEMO_SECONDS")
-build/bin/ecom-simulator "${sim_args[@]}" "$@" >data/run/simulator-summary.json &
-sim_pid=$!
-trap 'kill -INT $sim_pid 2>/dev/null || true' INT TERM # the stream stops after
-sleep 3
-for t in user-events transactions inventory-updates; do
-    echo "--- latest message on $t (kcat -C -b $KAFKA_BOOTSTRAP_SERVERS -t $t -o -1 -e)"
-    kcat -C -b "$KAFKA_BOOTSTRAP_SERVERS" -t "$t" -o -1 -e -q -c 1 -f '%s\n' | head -c 600
-    echo
-done
-echo "--- events are flowing; Ctrl-C stops the simulator (it flushes, then prints a summary)"
-wait "$sim_pid" || true
-wait "$sim_pid" 2>/dev/null || true
-echo "--- simulator summary (also in data/run/simulator-summary.json):"
-cat data/run/simulator-summary.json
-sleep 1 # let ecom-stream commit the last batch
-kill -TERM "$stream_pid" 2>/dev/null || true
-wait "$stream_pid" || true
+if [[ -z $stopping ]]; then
+    build/bin/ecom-simulator "${sim_args[@]}" "$@" >data/run/simulator-summary.json &
+    sim_pid=$!
+    sleep 3 || true
+fi
+if [[ -z $stopping ]]; then
+    for t in user-events transactions inventory-updates; do
+        echo "--- latest message on $t (kcat -C -b $KAFKA_BOOTSTRAP_SERVERS -t $t -o -1 -e)"
+        kcat -C -b "$KAFKA_BOOTSTRAP_SERVERS" -t "$t" -o -1 -e -q -c 1 -f '%s\n' | head -c 600 || true
+        echo
+    done
+    if [[ -n ${DEMO_SECONDS:-} ]]; then
+        echo "--- events are flowing for ${DEMO_SECONDS} s; Ctrl-C stops everything earlier"
+    else
+        echo "--- events are flowing; Ctrl-C stops everything (simulator first, PostgreSQL last)"
+    fi
+fi
+# wait returns early when a signal is trapped: wait until the simulator ended.
+while running "$sim_pid"; do wait "$sim_pid" 2>/dev/null || true; done
+[[ -n $sim_pid ]] && wait "$sim_pid" 2>/dev/null || true
+if [[ -s data/run/simulator-summary.json ]]; then
+    echo "--- simulator summary (also in data/run/simulator-summary.json):"
+    cat data/run/simulator-summary.json
+fi
+echo "--- stopping ecom-stream once it stored what is left"
+stop_stream
+tail -n 2 data/run/ecom-stream.log
 echo "--- in PostgreSQL (scripts/pg-local.sh psql to explore):"
 scripts/pg-local.sh psql -c "select 'user_events' as table_name, count(*) as rows from user_events
     union all select 'transactions', count(*) from transactions
     union all select 'inventory_updates', count(*) from inventory_updates
     union all select 'dead_letter_events', count(*) from dead_letter_events"
 scripts/pg-local.sh psql -c "select event_type, count(*) from user_events group by 1 order by 2 desc"
+echo "--- stopping the dev broker and PostgreSQL"
+trap - EXIT
+scripts/devstack.sh stop

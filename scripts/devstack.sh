@@ -23,7 +23,9 @@ start() {
         return 0
     fi
     [[ -x $broker ]] || { echo "devstack: $broker not built; run scripts/build.sh" >&2; exit 1; }
-    (cd "$repo" && exec "$broker" -P 60 >"$run/ecom-broker.out" 2>"$run/ecom-broker.log") &
+    # In a session of its own, as pg_ctl does for PostgreSQL: a Ctrl-C meant
+    # for the caller (scripts/demo.sh) must not take the broker down first.
+    (cd "$repo" && exec setsid "$broker" -P 60 >"$run/ecom-broker.out" 2>"$run/ecom-broker.log") &
     echo $! >"$pidfile"
     for _ in $(seq 50); do
         if grep -q '^bootstrap=' "$run/ecom-broker.out" 2>/dev/null; then
