@@ -3,7 +3,9 @@
 # installs what is missing, builds twice (normal, and with ASan+UBSan),
 # runs every test of the normal build (unit, valgrind, integration against
 # the dev broker and a throwaway PostgreSQL), then the unit and integration
-# tests again on the sanitizer build. Exits non-zero if anything failed.
+# tests again on the sanitizer build, except the valgrind tests and the slow
+# end-to-end scenarios (label "e2e", tests/CMakeLists.txt). Exits non-zero
+# if anything failed.
 #
 # Usage: scripts/test.sh [CTEST_ARGS...]   e.g. scripts/test.sh -L unit
 set -euo pipefail
@@ -20,5 +22,5 @@ echo "== tests (build/)"
 echo "== tests under ASan+UBSan (build-asan/)"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --output-on-failure -j 2 -LE 'valgrind|slow' "$@") || rc=1
+    ctest --output-on-failure -j 2 -LE 'valgrind|e2e' "$@") || rc=1
 exit $rc
