@@ -5,12 +5,13 @@
 # healthcheck (except the one-shot kafka-init), and every variable in .env
 # (and every ${VAR} the compose file uses) must be set and non-empty.
 #
-# Reads the resolved "docker-compose config" output with python3-yaml when
-# /usr/bin/python3 has it, else with awk and grep.
+# Reads the resolved "docker-compose config" output with python3-yaml
+# (/usr/bin/python3); ECOM_TEST_NO_YAML=1 reads it with awk and grep instead.
+# scripts/deps.sh installs docker-compose and python3-yaml: a missing one is a
+# failure, not a skip.
 #
 # Usage: tests/integration/test_compose.sh [BIN_DIR] (the repo: $ECOM_REPO or ../..)
-# Exit status 0 when every check passed, 1 otherwise, 77 (skip) when
-# docker-compose is not installed.
+# Exit status 0 when every check passed, 1 otherwise.
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -22,8 +23,8 @@ one_shot=(kafka-init)
 host_ports=(2181 9092 8080 8082 5433)
 
 if ! command -v docker-compose >/dev/null; then
-    echo "skip - docker-compose is not installed (apt-get install docker-compose)"
-    exit 77
+    not_ok "docker-compose is installed (scripts/deps.sh installs it)"
+    finish
 fi
 for f in "$compose_file" "$env_file"; do
     if [[ ! -f $f ]]; then
@@ -87,11 +88,14 @@ facts_grep() {
     ' "$tmp/config.yml"
 }
 
-if [[ -z ${ECOM_TEST_NO_YAML:-} ]] && /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
+if [[ -n ${ECOM_TEST_NO_YAML:-} ]]; then
+    echo "# ECOM_TEST_NO_YAML set, reading the config with awk"
+    facts_grep >"$tmp/facts"
+elif /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
     echo "# reading the config with python3-yaml"
     facts_yaml >"$tmp/facts"
 else
-    echo "# python3-yaml not available, reading the config with awk"
+    not_ok "/usr/bin/python3 has python3-yaml (scripts/deps.sh installs it); reading the config with awk"
     facts_grep >"$tmp/facts"
 fi
 tr -d "'\"" <"$tmp/facts" >"$tmp/facts.clean"

@@ -76,6 +76,7 @@ rc=0
 wait "$sim_pid" || rc=$?
 check "SIGINT: exit status" 0 "$rc"
 delivered=$(json_get "$tmp/int.json" 'j["delivered"]')
+check_range "SIGINT: events delivered in the 3 s before it" 1 1000000 "$delivered"
 check "SIGINT: everything produced was delivered" "$(json_get "$tmp/int.json" 'j["produced"]')" "$delivered"
 counts "$tmp/icounts.json"
 check "SIGINT: kcat reads every delivered message" "$delivered" \

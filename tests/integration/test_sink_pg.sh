@@ -4,12 +4,12 @@
 # stream_test_sink (stream/tests/test_sink.c) on a fresh cluster, with
 # ECOM_INIT_SQL and ECOM_PG_LOCAL set so that its re-apply and server
 # stop/start cases run too; then checks from psql that the run left no rows
-# or partitions behind; then runs it once more under valgrind (when
-# installed and the binary is not an ASan build).
+# or partitions behind; then runs it once more under valgrind (unless the
+# binary is an ASan build; scripts/deps.sh installs valgrind).
 #
 # Usage: tests/integration/test_sink_pg.sh [BIN_DIR]
-#   BIN_DIR holds stream_test_sink (default: <repo>/build/bin); exit 77 when
-#   it is not built.
+#   BIN_DIR holds stream_test_sink (default: <repo>/build/bin). Fails when it
+#   is not built or valgrind is missing.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
@@ -22,8 +22,8 @@ for candidate in "$bin/stream_test_sink" "$bin/../stream/tests/stream_test_sink"
     fi
 done
 if [[ -z $test_bin ]]; then
-    echo "skipped: stream_test_sink is not built (looked in \"$bin\")"
-    exit 77
+    not_ok "stream_test_sink is built (looked in \"$bin\" and \"$bin/../stream/tests\")"
+    finish
 fi
 
 start_pg >/dev/null
@@ -33,11 +33,15 @@ q() { psql -X -A -t -q -c "$1"; }
 # run_cmocka NAME CMD...: one check for a whole cmocka run; its output is
 # shown when it fails.
 run_cmocka() {
-    local name=$1 rc=0
+    local name=$1 rc=0 cases
     shift
     "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-    if ((rc == 0)); then
-        ok "$name ($(grep -c '^\[       OK \]' "$tmp/out") cases)"
+    cases=$(grep -c '^\[       OK \]' "$tmp/out" || true)
+    if ((rc == 0 && cases > 0)); then
+        ok "$name ($cases cases)"
+    elif ((rc == 0)); then
+        not_ok "$name: exit status 0 but no case passed"
+        sed 's/^/    /' "$tmp/out"
     else
         not_ok "$name: exit status $rc"
         sed 's/^/    /' "$tmp/out"
@@ -60,7 +64,11 @@ check "the test run removed its extra partitions" 20 \
 check "re-applying init.sql creates no partitions" 0 \
     "$(psql -X -A -t -q -v ON_ERROR_STOP=1 -f "$repo/sql/init.sql" 2>/dev/null | tail -n 1)"
 
-if command -v valgrind >/dev/null && ! ldd "$test_bin" 2>/dev/null | grep -q libasan; then
+if ldd "$test_bin" 2>/dev/null | grep -q libasan; then
+    echo "# ASan build: no valgrind run"
+elif ! command -v valgrind >/dev/null; then
+    not_ok "valgrind is installed (scripts/deps.sh installs it)"
+else
     run_cmocka "sink tests under valgrind" valgrind --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite,indirect --track-origins=yes --quiet "$test_bin"
 fi
