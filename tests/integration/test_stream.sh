@@ -44,7 +44,11 @@ for t in user-events transactions inventory-updates; do
     check "metrics: $t duplicates" "$(json_get "$tmp/sim.json" "j['topics']['$t']['duplicate']")" \
         "$(metric "ecom_stream_messages_duplicate_total{topic=\"$t\"}")"
 done
-check "metrics: no lag left" 0 "$(awk '/^ecom_stream_consumer_lag_messages/ { s += $2 } END { print s + 0 }' "$tmp/metrics")"
+# one lag gauge per partition (3 topics of 4), all at 0; absent gauges fail
+check "metrics: no lag left (gauges, their sum)" "12 0" \
+    "$(awk '/^ecom_stream_consumer_lag_messages\{/ { n++; s += $2 } END { print n + 0, s + 0 }' "$tmp/metrics")"
+check "metrics: committed offsets cover every message (gauges, their sum)" "12 $delivered" \
+    "$(awk '/^ecom_stream_committed_offset\{/ { n++; s += $2 } END { print n + 0, s + 0 }' "$tmp/metrics")"
 grep -q '^process_resident_memory_bytes [1-9]' "$tmp/metrics" && ok "metrics: RSS reported" || not_ok "metrics: RSS missing"
 grep -q '^ecom_stream_commit_latency_seconds_count [1-9]' "$tmp/metrics" && ok "metrics: latency histogram" || not_ok "metrics: latency histogram"
 grep -q '^ecom_stream_flush_duration_seconds_count [1-9]' "$tmp/metrics" && ok "metrics: flush histogram" || not_ok "metrics: flush histogram"
@@ -67,7 +71,7 @@ check "totals all match (none injected)" 0 "$(sql 'select count(*) from transact
 check "items belong to stored transactions" 0 \
     "$(sql 'select count(*) from transaction_items i left join transactions t using (transaction_id, event_time) where t.transaction_id is null')"
 check "item counts agree" 0 \
-    "$(sql 'select count(*) from transactions t where item_count <> (select count(*) from transaction_items i where i.transaction_id = t.transaction_id)')"
+    "$(sql 'select count(*) from transactions t where item_count is distinct from (select count(*) from transaction_items i where i.transaction_id = t.transaction_id)')"
 check "offsets cover every message" "$(sj 'j["delivered"]')" "$(sql "select sum(next_offset) from stream_offsets where consumer_group = 'ecom-stream'")"
 grep -q 'progress: ' "$tmp/stream.err" && ok "progress lines printed" || not_ok "no progress lines"
 
