@@ -9,59 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void js_writer_init(js_writer_t *w) { memset(w, 0, sizeof(*w)); }
-
-void js_writer_reset(js_writer_t *w)
-{
-    w->len = 0;
-    w->oom = 0;
-    if (w->data != NULL)
-        w->data[0] = '\0';
-}
-
-void js_writer_free(js_writer_t *w)
-{
-    if (w == NULL)
-        return;
-    free(w->data);
-    memset(w, 0, sizeof(*w));
-}
-
-/* Makes room for n more bytes plus the NUL. Returns -1 on OOM. */
-static int reserve(js_writer_t *w, size_t n)
-{
-    size_t need = w->len + n + 1;
-    size_t cap;
-    char *data;
-
-    if (w->oom)
-        return -1;
-    if (need <= w->cap)
-        return 0;
-    cap = w->cap ? w->cap : 256;
-    while (cap < need)
-        cap *= 2;
-    data = realloc(w->data, cap);
-    if (data == NULL) {
-        w->oom = 1;
-        return -1;
-    }
-    w->data = data;
-    w->cap = cap;
-    return 0;
-}
-
-void js_raw(js_writer_t *w, const char *s, size_t len)
-{
-    if (reserve(w, len) != 0)
-        return;
-    memcpy(w->data + w->len, s, len);
-    w->len += len;
-    w->data[w->len] = '\0';
-}
-
-static void put_char(js_writer_t *w, char c) { js_raw(w, &c, 1); }
-
 /* A comma is due unless this is the first element of a container or the
  * value of a key. */
 static void separate(js_writer_t *w)
@@ -72,13 +19,13 @@ static void separate(js_writer_t *w)
         return;
     last = w->data[w->len - 1];
     if (last != '{' && last != '[' && last != ':')
-        put_char(w, ',');
+        buf_putc(w, ',');
 }
 
-void js_begin_object(js_writer_t *w) { separate(w); put_char(w, '{'); }
-void js_end_object(js_writer_t *w) { put_char(w, '}'); }
-void js_begin_array(js_writer_t *w) { separate(w); put_char(w, '['); }
-void js_end_array(js_writer_t *w) { put_char(w, ']'); }
+void js_begin_object(js_writer_t *w) { separate(w); buf_putc(w, '{'); }
+void js_end_object(js_writer_t *w) { buf_putc(w, '}'); }
+void js_begin_array(js_writer_t *w) { separate(w); buf_putc(w, '['); }
+void js_end_array(js_writer_t *w) { buf_putc(w, ']'); }
 
 /* 1 for bytes that must be escaped inside a JSON string. */
 static const unsigned char needs_escape[256] = {
@@ -102,7 +49,7 @@ static void put_escaped_slow(js_writer_t *w, const char *s)
 
         if (!needs_escape[c])
             continue;
-        js_raw(w, run, (size_t)(s - run));
+        buf_append(w, run, (size_t)(s - run));
         run = s + 1;
         switch (c) {
         case '"': esc[1] = '"'; break;
@@ -115,9 +62,9 @@ static void put_escaped_slow(js_writer_t *w, const char *s)
             esc[5] = hex[c & 15];
             esc_len = 6;
         }
-        js_raw(w, esc, esc_len);
+        buf_append(w, esc, esc_len);
     }
-    js_raw(w, run, (size_t)(s - run));
+    buf_append(w, run, (size_t)(s - run));
 }
 
 /* True when any of s[0..len) must be escaped: checks eight bytes at a time
@@ -146,7 +93,7 @@ static void put_quoted(js_writer_t *w, const char *s, size_t len)
 {
     char *out;
 
-    if (reserve(w, len + 2) != 0)
+    if (buf_reserve(w, len + 2) != 0)
         return;
     out = w->data + w->len;
     out[0] = '"';
@@ -163,9 +110,9 @@ static void put_escaped(js_writer_t *w, const char *s)
     size_t len = strlen(s);
 
     if (has_special(s, len)) {
-        put_char(w, '"');
+        buf_putc(w, '"');
         put_escaped_slow(w, s);
-        put_char(w, '"');
+        buf_putc(w, '"');
         return;
     }
     put_quoted(w, s, len);
@@ -175,7 +122,7 @@ void js_key(js_writer_t *w, const char *key)
 {
     separate(w);
     put_escaped(w, key);
-    put_char(w, ':');
+    buf_putc(w, ':');
 }
 
 void js_string(js_writer_t *w, const char *s)
@@ -232,7 +179,7 @@ void js_int(js_writer_t *w, int64_t v)
     char num[24];
     int n = js_format_int(v, num, sizeof(num));
     separate(w);
-    js_raw(w, num, (size_t)n);
+    buf_append(w, num, (size_t)n);
 }
 
 int js_format_cents(int64_t cents, char *buf, size_t size)
@@ -256,13 +203,13 @@ void js_money(js_writer_t *w, int64_t cents)
     char num[32];
     int n = js_format_cents(cents, num, sizeof(num));
     separate(w);
-    js_raw(w, num, (size_t)n);
+    buf_append(w, num, (size_t)n);
 }
 
 void js_null(js_writer_t *w)
 {
     separate(w);
-    js_raw(w, "null", 4);
+    buf_append(w, "null", 4);
 }
 
 void js_kv_string(js_writer_t *w, const char *key, const char *s)

@@ -1,34 +1,30 @@
 /*
  * js.h - JSON helpers.
  *
- * Writing: js_writer_t is a growable buffer with a minimal append-only JSON
- * writer, used on hot paths (the simulator serializes every event with it).
- * Commas are inserted automatically. Money is written from integer cents so
- * amounts are exact to the cent.
+ * Writing: a minimal append-only JSON writer into a growable buffer
+ * (js_writer_t is a buf_t: buf_init/buf_reset/buf_free, and buf_append for
+ * raw bytes), used on hot paths (the simulator serializes every event with
+ * it). Commas are inserted automatically. Money is written from integer
+ * cents so amounts are exact to the cent.
  *
  * Reading: thin typed getters over jansson objects, returning a status so
  * validators can say exactly which field is missing or mistyped.
  *
- * Ownership: the writer owns its buffer (js_writer_free). Getters return
+ * Ownership: the writer owns its buffer (buf_free). Getters return
  * borrowed pointers into the jansson object.
  */
 #ifndef ECOM_JS_H
 #define ECOM_JS_H
 
+#include "buf.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
-    char *data; /* NUL-terminated after every call */
-    size_t len;
-    size_t cap;
-    int oom; /* set when an allocation failed; further writes are dropped */
-} js_writer_t;
-
-void js_writer_init(js_writer_t *w);
-void js_writer_reset(js_writer_t *w);
-void js_writer_free(js_writer_t *w);
+/* data is NUL-terminated after every call; oom is set when an allocation
+ * failed, and further writes are dropped. */
+typedef buf_t js_writer_t;
 
 void js_begin_object(js_writer_t *w);
 void js_end_object(js_writer_t *w);
@@ -43,8 +39,6 @@ void js_string_trusted(js_writer_t *w, const char *s);
 void js_int(js_writer_t *w, int64_t v);
 void js_money(js_writer_t *w, int64_t cents); /* 1234 -> 12.34 */
 void js_null(js_writer_t *w);
-/* Appends raw bytes verbatim (no comma handling): for fault injection. */
-void js_raw(js_writer_t *w, const char *s, size_t len);
 
 /* key/value shorthands */
 void js_kv_string(js_writer_t *w, const char *key, const char *s);

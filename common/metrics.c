@@ -11,6 +11,7 @@
  * bucket reads and always agree.
  */
 #include "metrics.h"
+#include "buf.h"
 #include "elog.h"
 
 #include <inttypes.h>
@@ -74,85 +75,21 @@ struct metrics {
     double start_time; /* process start, seconds since the epoch */
 };
 
-/* ---- growable string ---- */
-
-typedef struct {
-    char *data;
-    size_t len, cap;
-    int failed; /* out of memory: later appends are ignored */
-} sbuf_t;
-
-static int sb_reserve(sbuf_t *b, size_t extra)
-{
-    size_t cap;
-    char *p;
-
-    if (b->failed)
-        return -1;
-    if (b->len + extra < b->cap)
-        return 0;
-    cap = b->cap != 0 ? b->cap : 256;
-    while (cap <= b->len + extra)
-        cap *= 2;
-    p = realloc(b->data, cap);
-    if (p == NULL) {
-        b->failed = 1;
-        return -1;
-    }
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
-static void sb_append(sbuf_t *b, const char *s, size_t n)
-{
-    if (sb_reserve(b, n) != 0)
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (sb_reserve(b, 64) != 0)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = 1;
-        return;
-    }
-    if ((size_t)n >= b->cap - b->len) { /* did not fit: grow and redo */
-        if (sb_reserve(b, (size_t)n) != 0)
-            return;
-        va_start(ap, fmt);
-        vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-    }
-    b->len += (size_t)n;
-}
+/* ---- text ---- */
 
 /* Appends s with backslash and newline escaped, and double quotes too when
  * quotes is set (label values; HELP text leaves quotes alone). */
-static void sb_escaped(sbuf_t *b, const char *s, int quotes)
+static void append_escaped(buf_t *b, const char *s, int quotes)
 {
     for (; *s != '\0'; s++) {
         if (*s == '\\')
-            sb_append(b, "\\\\", 2);
+            buf_append(b, "\\\\", 2);
         else if (*s == '\n')
-            sb_append(b, "\\n", 2);
+            buf_append(b, "\\n", 2);
         else if (*s == '"' && quotes)
-            sb_append(b, "\\\"", 2);
+            buf_append(b, "\\\"", 2);
         else
-            sb_append(b, s, 1);
+            buf_append(b, s, 1);
     }
 }
 
@@ -253,34 +190,34 @@ static int arg_type(const char *mod)
     return -1;
 }
 
-static void append_signed(sbuf_t *b, const char *spec, int type, va_list *ap)
+static void append_signed(buf_t *b, const char *spec, int type, va_list *ap)
 {
     switch (type) {
-    case ARG_INT: sb_printf(b, spec, va_arg(*ap, int)); break;
-    case ARG_LONG: sb_printf(b, spec, va_arg(*ap, long)); break;
-    case ARG_LLONG: sb_printf(b, spec, va_arg(*ap, long long)); break;
-    case ARG_SIZE: sb_printf(b, spec, va_arg(*ap, ssize_t)); break;
-    case ARG_INTMAX: sb_printf(b, spec, va_arg(*ap, intmax_t)); break;
-    default: sb_printf(b, spec, va_arg(*ap, ptrdiff_t)); break;
+    case ARG_INT: buf_printf(b, spec, va_arg(*ap, int)); break;
+    case ARG_LONG: buf_printf(b, spec, va_arg(*ap, long)); break;
+    case ARG_LLONG: buf_printf(b, spec, va_arg(*ap, long long)); break;
+    case ARG_SIZE: buf_printf(b, spec, va_arg(*ap, ssize_t)); break;
+    case ARG_INTMAX: buf_printf(b, spec, va_arg(*ap, intmax_t)); break;
+    default: buf_printf(b, spec, va_arg(*ap, ptrdiff_t)); break;
     }
 }
 
-static void append_unsigned(sbuf_t *b, const char *spec, int type, va_list *ap)
+static void append_unsigned(buf_t *b, const char *spec, int type, va_list *ap)
 {
     switch (type) {
-    case ARG_INT: sb_printf(b, spec, va_arg(*ap, unsigned)); break;
-    case ARG_LONG: sb_printf(b, spec, va_arg(*ap, unsigned long)); break;
-    case ARG_LLONG: sb_printf(b, spec, va_arg(*ap, unsigned long long)); break;
-    case ARG_SIZE: sb_printf(b, spec, va_arg(*ap, size_t)); break;
-    case ARG_INTMAX: sb_printf(b, spec, va_arg(*ap, uintmax_t)); break;
-    default: sb_printf(b, spec, va_arg(*ap, ptrdiff_t)); break;
+    case ARG_INT: buf_printf(b, spec, va_arg(*ap, unsigned)); break;
+    case ARG_LONG: buf_printf(b, spec, va_arg(*ap, unsigned long)); break;
+    case ARG_LLONG: buf_printf(b, spec, va_arg(*ap, unsigned long long)); break;
+    case ARG_SIZE: buf_printf(b, spec, va_arg(*ap, size_t)); break;
+    case ARG_INTMAX: buf_printf(b, spec, va_arg(*ap, uintmax_t)); break;
+    default: buf_printf(b, spec, va_arg(*ap, ptrdiff_t)); break;
     }
 }
 
 /* Appends one conversion (spec "%-5lu", its length modifier mod and its
  * conversion character conv), taking the argument from ap with the type
  * printf expects. Returns -1 for what we do not support. */
-static int append_conversion(sbuf_t *b, const char *spec, const char *mod,
+static int append_conversion(buf_t *b, const char *spec, const char *mod,
                              char conv, va_list *ap)
 {
     int type = arg_type(mod);
@@ -292,13 +229,13 @@ static int append_conversion(sbuf_t *b, const char *spec, const char *mod,
     } else if (strchr("uxXo", conv) != NULL) {
         append_unsigned(b, spec, type, ap);
     } else if (conv == 'c' && *mod == '\0') {
-        sb_printf(b, spec, va_arg(*ap, int));
+        buf_printf(b, spec, va_arg(*ap, int));
     } else if (conv == 's' && *mod == '\0') {
         const char *s = va_arg(*ap, const char *);
-        sb_printf(b, spec, s != NULL ? s : "(null)");
+        buf_printf(b, spec, s != NULL ? s : "(null)");
     } else if (strchr("eEfFgGaA", conv) != NULL &&
                (*mod == '\0' || strcmp(mod, "l") == 0)) {
-        sb_printf(b, spec, va_arg(*ap, double));
+        buf_printf(b, spec, va_arg(*ap, double));
     } else {
         return -1;
     }
@@ -338,19 +275,19 @@ static const char *parse_spec(const char *p, char spec[32], char mod[3])
  * set. */
 static char *format_labels(const char *fmt, va_list ap, const char **why)
 {
-    sbuf_t b = {0};
+    buf_t b = {0};
     int in_value = 0;
     va_list args;
 
     va_copy(args, ap);
-    sb_append(&b, "", 0);
-    for (const char *p = fmt != NULL ? fmt : ""; *p != '\0' && !b.failed;) {
+    buf_append(&b, "", 0);
+    for (const char *p = fmt != NULL ? fmt : ""; *p != '\0' && !b.oom;) {
         char spec[32], mod[3], *raw;
         size_t start = b.len, n;
         const char *conv;
 
         if (*p == '%' && p[1] == '%') {
-            sb_append(&b, "%", 1);
+            buf_append(&b, "%", 1);
             p += 2;
             continue;
         }
@@ -358,7 +295,7 @@ static char *format_labels(const char *fmt, va_list ap, const char **why)
             n = *p == '\\' && in_value && p[1] != '\0' ? 2 : 1;
             if (*p == '"')
                 in_value = !in_value;
-            sb_append(&b, p, n);
+            buf_append(&b, p, n);
             p += n;
             continue;
         }
@@ -369,17 +306,17 @@ static char *format_labels(const char *fmt, va_list ap, const char **why)
             goto fail;
         }
         p = conv + 1;
-        if (!in_value || b.failed)
+        if (!in_value || b.oom)
             continue;
         raw = strdup(b.data + start); /* escape what was just appended */
-        b.len = start;
+        buf_truncate(&b, start);
         if (raw == NULL)
-            b.failed = 1;
+            b.oom = 1;
         else
-            sb_escaped(&b, raw, 1);
+            append_escaped(&b, raw, 1);
         free(raw);
     }
-    if (b.failed) {
+    if (b.oom) {
         *why = "out of memory";
         goto fail;
     }
@@ -387,7 +324,7 @@ static char *format_labels(const char *fmt, va_list ap, const char **why)
     return b.data;
 fail:
     va_end(args);
-    free(b.data);
+    buf_free(&b);
     return NULL;
 }
 
@@ -778,19 +715,19 @@ double metrics_histogram_quantile(const metrics_histogram_t *h, double q)
 /* ---- rendering ---- */
 
 /* One sample line: name+suffix, {labels[,le="le"]}, value. */
-static void render_sample(sbuf_t *b, const char *name, const char *suffix,
+static void render_sample(buf_t *b, const char *name, const char *suffix,
                           const char *labels, const char *le, const char *value)
 {
-    sb_printf(b, "%s%s", name, suffix);
+    buf_printf(b, "%s%s", name, suffix);
     if (*labels != '\0' && le != NULL)
-        sb_printf(b, "{%s,le=\"%s\"}", labels, le);
+        buf_printf(b, "{%s,le=\"%s\"}", labels, le);
     else if (*labels != '\0' || le != NULL)
-        sb_printf(b, le != NULL ? "{le=\"%s\"}" : "{%s}",
+        buf_printf(b, le != NULL ? "{le=\"%s\"}" : "{%s}",
                   le != NULL ? le : labels);
-    sb_printf(b, " %s\n", value);
+    buf_printf(b, " %s\n", value);
 }
 
-static void render_histogram(sbuf_t *b, const char *name, const struct child *c)
+static void render_histogram(buf_t *b, const char *name, const struct child *c)
 {
     const struct metrics_histogram *h = &c->u.histogram;
     char le[32], value[32];
@@ -811,13 +748,13 @@ static void render_histogram(sbuf_t *b, const char *name, const struct child *c)
     render_sample(b, name, "_count", c->labels, NULL, value);
 }
 
-static void render_family(sbuf_t *b, const struct family *f)
+static void render_family(buf_t *b, const struct family *f)
 {
     char value[32];
 
-    sb_printf(b, "# HELP %s ", f->name);
-    sb_escaped(b, f->help, 0);
-    sb_printf(b, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
+    buf_printf(b, "# HELP %s ", f->name);
+    append_escaped(b, f->help, 0);
+    buf_printf(b, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
     for (const struct child *c = f->first; c != NULL; c = c->next) {
         if (f->type == TYPE_HISTOGRAM) {
             render_histogram(b, f->name, c);
@@ -832,16 +769,16 @@ static void render_family(sbuf_t *b, const struct family *f)
     }
 }
 
-static void render_process_gauge(sbuf_t *b, const char *name, const char *help,
+static void render_process_gauge(buf_t *b, const char *name, const char *help,
                                  const char *value)
 {
-    sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %s\n", name, help, name,
+    buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %s\n", name, help, name,
               name, value);
 }
 
 /* The process_* gauges Prometheus client libraries export, with their HELP
  * texts. The resident set is left out when /proc/self/statm is unreadable. */
-static void render_process(sbuf_t *b, double start_time)
+static void render_process(buf_t *b, double start_time)
 {
     unsigned long long size = 0, resident = 0;
     long page = sysconf(_SC_PAGESIZE);
@@ -865,7 +802,7 @@ static void render_process(sbuf_t *b, double start_time)
 
 char *metrics_render(metrics_t *m, size_t *len)
 {
-    sbuf_t b = {0};
+    buf_t b = {0};
     metrics_collect_fn collect;
     void *arg;
 
@@ -879,7 +816,7 @@ char *metrics_render(metrics_t *m, size_t *len)
     if (collect != NULL)
         collect(m, arg); /* outside m->lock: it may look metrics up */
 
-    sb_append(&b, "", 0);
+    buf_append(&b, "", 0);
     pthread_mutex_lock(&m->lock);
     for (const struct family *f = m->first; f != NULL; f = f->next)
         if (f->first != NULL) /* a family whose only child failed */
@@ -888,8 +825,8 @@ char *metrics_render(metrics_t *m, size_t *len)
     render_process(&b, m->start_time);
     pthread_mutex_unlock(&m->render_lock);
 
-    if (b.failed) {
-        free(b.data);
+    if (b.oom) {
+        buf_free(&b);
         return NULL;
     }
     if (len != NULL)

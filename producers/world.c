@@ -89,7 +89,7 @@ world_t *world_new(const world_conf_t *conf)
         w->interval_us[s] = conf->rate[s] > 0 ? (int64_t)(1e6 / conf->rate[s]) : -1;
         w->next_due_us[s] = 0;
     }
-    js_writer_init(&w->js);
+    buf_init(&w->js);
     return w;
 }
 
@@ -99,7 +99,7 @@ void world_destroy(world_t *w)
         return;
     for (int s = 0; s < WORLD_STREAMS; s++)
         msgq_free(&w->queue[s]);
-    js_writer_free(&w->js);
+    buf_free(&w->js);
     pthread_mutex_destroy(&w->lock);
     free(w);
 }
@@ -183,7 +183,7 @@ static int generate_into(world_t *w, world_stream_t s, world_msg_t *m)
         ts_ms -= rng_range(rng, 2, 10) * 60000;
         m->tags |= WORLD_TAG_LATE;
     }
-    js_writer_reset(&w->js);
+    buf_reset(&w->js);
     made = shop_generate(&w->shop, s, m->kind, f, ts_ms, &w->js, m->key, &m->tags);
     if (made <= 0 || w->js.oom)
         return made < 0 || w->js.oom ? -1 : 0;

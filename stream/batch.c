@@ -22,9 +22,8 @@ void batch_init(batch_t *b) { memset(b, 0, sizeof(*b)); }
 void batch_reset(batch_t *b)
 {
     for (int t = 0; t < BATCH_TABLES; t++) {
-        b->tables[t].len = 0;
+        buf_reset(&b->tables[t].buf);
         b->tables[t].rows = 0;
-        b->tables[t].oom = 0;
     }
     memset(b->consumed, 0, sizeof(b->consumed));
     memset(b->dead, 0, sizeof(b->dead));
@@ -40,7 +39,7 @@ void batch_free(batch_t *b)
     if (b == NULL)
         return;
     for (int t = 0; t < BATCH_TABLES; t++)
-        free(b->tables[t].data);
+        buf_free(&b->tables[t].buf);
     free(b->offsets);
     free(b->create_ms);
     memset(b, 0, sizeof(*b));
@@ -49,39 +48,23 @@ void batch_free(batch_t *b)
 int batch_oom(const batch_t *b)
 {
     for (int t = 0; t < BATCH_TABLES; t++)
-        if (b->tables[t].oom)
+        if (b->tables[t].buf.oom)
             return 1;
     return 0;
 }
 
-static int reserve(batch_buf_t *buf, size_t n)
+size_t batch_text_bytes(const batch_t *b)
 {
-    size_t cap;
-    char *data;
+    size_t n = 0;
 
-    if (buf->oom)
-        return -1;
-    if (buf->len + n <= buf->cap)
-        return 0;
-    cap = buf->cap ? buf->cap : 4096;
-    while (cap < buf->len + n)
-        cap *= 2;
-    data = realloc(buf->data, cap);
-    if (data == NULL) {
-        buf->oom = 1;
-        return -1;
-    }
-    buf->data = data;
-    buf->cap = cap;
-    return 0;
+    for (int t = 0; t < BATCH_TABLES; t++)
+        n += b->tables[t].buf.len;
+    return n;
 }
 
 static void append(batch_buf_t *buf, const char *s, size_t n)
 {
-    if (reserve(buf, n) != 0)
-        return;
-    memcpy(buf->data + buf->len, s, n);
-    buf->len += n;
+    buf_append(&buf->buf, s, n);
 }
 
 void batch_field_len(batch_buf_t *buf, int first, const char *text, size_t len)

@@ -11,6 +11,8 @@
 #ifndef ECOM_BATCH_H
 #define ECOM_BATCH_H
 
+#include "buf.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,13 +49,21 @@ typedef enum {
     "consumer_group, topic, kafka_partition, first_missing_offset, "           \
     "last_missing_offset, kind"
 
-/* A growable buffer of COPY text rows. */
+/* COPY text rows of one table: buf.data[0..buf.len), buf.oom when an
+ * append ran out of memory; rows counts them. */
 typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
+    union {
+        buf_t buf;
+        /* Transitional, read-only: the old names of buf's members, until
+         * stream/ingest.c uses batch_text_bytes() instead of .len. */
+        struct {
+            char *data;
+            size_t len;
+            size_t cap;
+            int oom;
+        };
+    };
     size_t rows;
-    int oom;
 } batch_buf_t;
 
 typedef struct {
@@ -88,6 +98,8 @@ void batch_init(batch_t *b);
 void batch_reset(batch_t *b); /* empties, keeps capacity */
 void batch_free(batch_t *b);
 int batch_oom(const batch_t *b);
+/* COPY text bytes held by all tables (for the flush size limit). */
+size_t batch_text_bytes(const batch_t *b);
 
 /* COPY text helpers: append one field, with a leading tab unless first.
  * NULL text writes \N. Backslash, tab, newline and CR are escaped. */
@@ -98,9 +110,12 @@ void batch_field_cents(batch_buf_t *buf, int first, int64_t cents);
 void batch_end_row(batch_buf_t *buf);
 
 /* Records that partition (topic, partition) now continues at next; the
- * first call for a partition in this batch also records committed_next. */
+ * first call for a partition in this batch also records committed_next.
+ * Returns 0, or -1 when out of memory (nothing recorded). */
 int batch_note_offset(batch_t *b, const char *topic, int32_t partition,
                       int64_t committed_next, int64_t next);
+/* Records one message's Kafka timestamp. Returns 0, or -1 when out of
+ * memory (nothing recorded). */
 int batch_note_create_time(batch_t *b, int64_t create_ms);
 
 #endif

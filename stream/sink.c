@@ -341,7 +341,7 @@ int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
  * PQputCopyEnd, then PQgetResult until NULL. Returns 0 and the number of
  * rows PostgreSQL took, -2 (not logged) for a unique violation when
  * quiet_unique is set, or -1 (logged). */
-static int copy_in(sink_t *s, const char *sql, const batch_buf_t *buf,
+static int copy_in(sink_t *s, const char *sql, const buf_t *buf,
                    long long *copied, int quiet_unique)
 {
     PGresult *res = PQexec(s->conn, sql);
@@ -409,21 +409,21 @@ static void log_fenced(sink_t *s, const batch_offset_t *o, const char *const *pa
 /* Appends one element to a PostgreSQL array literal being built in t
  * ("{" is added before the first, the caller closes it with "}"). Text
  * elements are double-quoted with '"' and '\' escaped. */
-static void array_add(js_writer_t *t, const char *value, int quote)
+static void array_add(buf_t *t, const char *value, int quote)
 {
-    js_raw(t, t->len == 0 ? "{" : ",", 1);
+    buf_append(t, t->len == 0 ? "{" : ",", 1);
     if (quote)
-        js_raw(t, "\"", 1);
+        buf_append(t, "\"", 1);
     for (const char *c = value; *c; c++) {
         if (quote && (*c == '"' || *c == '\\'))
-            js_raw(t, "\\", 1);
-        js_raw(t, c, 1);
+            buf_append(t, "\\", 1);
+        buf_append(t, c, 1);
     }
     if (quote)
-        js_raw(t, "\"", 1);
+        buf_append(t, "\"", 1);
 }
 
-static void array_add_int(js_writer_t *t, int64_t v)
+static void array_add_int(buf_t *t, int64_t v)
 {
     char num[24];
     js_format_int(v, num, sizeof(num));
@@ -481,16 +481,16 @@ static void log_fence_failures(sink_t *s, const batch_t *b)
  * SINK_FENCED (logged) or SINK_RETRY (database error, logged). */
 static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
 {
-    js_writer_t topics[2], parts[2], nexts[2], committed;
+    buf_t topics[2], parts[2], nexts[2], committed;
     long long want[2] = {0, 0};
     sink_status_t st = SINK_OK;
     int oom = 0;
 
-    js_writer_init(&committed);
+    buf_init(&committed);
     for (int k = 0; k < 2; k++) {
-        js_writer_init(&topics[k]);
-        js_writer_init(&parts[k]);
-        js_writer_init(&nexts[k]);
+        buf_init(&topics[k]);
+        buf_init(&parts[k]);
+        buf_init(&nexts[k]);
     }
     for (size_t i = 0; i < b->offset_count; i++) {
         const batch_offset_t *o = &b->offsets[i];
@@ -504,11 +504,11 @@ static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
     }
     for (int k = 0; k < 2; k++) {
         if (want[k] > 0) {
-            js_raw(&topics[k], "}", 1);
-            js_raw(&parts[k], "}", 1);
-            js_raw(&nexts[k], "}", 1);
+            buf_append(&topics[k], "}", 1);
+            buf_append(&parts[k], "}", 1);
+            buf_append(&nexts[k], "}", 1);
             if (k == 0)
-                js_raw(&committed, "}", 1);
+                buf_append(&committed, "}", 1);
         }
         oom |= topics[k].oom | parts[k].oom | nexts[k].oom;
     }
@@ -548,11 +548,11 @@ static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
         log_fence_failures(s, b);
 out:
     for (int k = 0; k < 2; k++) {
-        js_writer_free(&topics[k]);
-        js_writer_free(&parts[k]);
-        js_writer_free(&nexts[k]);
+        buf_free(&topics[k]);
+        buf_free(&parts[k]);
+        buf_free(&nexts[k]);
     }
-    js_writer_free(&committed);
+    buf_free(&committed);
     return st;
 }
 
@@ -572,9 +572,9 @@ static int write_direct(sink_t *s, const batch_t *b, sink_result_t *res)
         long long copied = 0;
         int rc;
 
-        if (buf->len == 0)
+        if (buf->buf.len == 0)
             continue;
-        rc = copy_in(s, targets[raw[i]].direct_sql, buf, &copied, 1);
+        rc = copy_in(s, targets[raw[i]].direct_sql, &buf->buf, &copied, 1);
         if (rc == -2)
             return run_cmd(s, "could not roll back to the savepoint", "ROLLBACK TO SAVEPOINT direct") == 0 ? 1 : -1;
         if (rc != 0)
@@ -598,9 +598,9 @@ static int write_staged(sink_t *s, const batch_t *b, sink_result_t *res)
         const batch_buf_t *buf = &b->tables[t];
 
         res->inserted[t] = 0;
-        if (buf->len == 0)
+        if (buf->buf.len == 0)
             continue;
-        if (copy_in(s, targets[t].copy_sql, buf, &copied[t], 0) != 0)
+        if (copy_in(s, targets[t].copy_sql, &buf->buf, &copied[t], 0) != 0)
             return -1;
         if (copied[t] != (long long)buf->rows)
             LOG_WARN("COPY into %s took %lld rows, the batch counted %zu", targets[t].name,
@@ -646,9 +646,9 @@ static int write_rows(sink_t *s, const batch_t *b, sink_result_t *res)
         const batch_buf_t *buf = &b->tables[direct[i]];
         long long copied = 0;
 
-        if (buf->len == 0)
+        if (buf->buf.len == 0)
             continue;
-        if (copy_in(s, targets[direct[i]].copy_sql, buf, &copied, 0) != 0)
+        if (copy_in(s, targets[direct[i]].copy_sql, &buf->buf, &copied, 0) != 0)
             return -1;
         res->inserted[direct[i]] = copied;
     }
@@ -667,7 +667,7 @@ sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res)
     if (s->conn == NULL)
         return SINK_RETRY;
     for (int t = 0; t < BATCH_TABLES; t++) {
-        if (b->tables[t].oom) {
+        if (b->tables[t].buf.oom) {
             LOG_ERROR("refusing to write an incomplete batch: the %s buffer ran out of memory",
                       targets[t].name);
             return SINK_RETRY;

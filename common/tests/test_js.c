@@ -113,7 +113,7 @@ static void doc_raw(js_writer_t *w)
 {
     js_begin_object(w);
     js_kv_int(w, "a", 1);
-    js_raw(w, ",\"b\":", 5);
+    buf_append(w, ",\"b\":", 5);
     js_int(w, 2);
     js_end_object(w);
 }
@@ -141,11 +141,11 @@ static void test_writer_documents(void **state)
     js_writer_t w;
     (void)state;
 
-    js_writer_init(&w);
+    buf_init(&w);
     for (size_t i = 0; i < N_ELEMS(docs); i++) {
         json_t *root;
 
-        js_writer_reset(&w);
+        buf_reset(&w);
         docs[i].build(&w);
         if (w.oom || strcmp(w.data, docs[i].want) != 0 || w.len != strlen(docs[i].want))
             fail_msg("document \"%s\": got '%s', want '%s'", docs[i].name, w.data,
@@ -153,7 +153,7 @@ static void test_writer_documents(void **state)
         root = parse_back(&w);
         json_decref(root);
     }
-    js_writer_free(&w);
+    buf_free(&w);
 }
 
 /* The nested document reads back with the right values. */
@@ -165,7 +165,7 @@ static void test_writer_parse_back_values(void **state)
     const char *s = NULL;
     (void)state;
 
-    js_writer_init(&w);
+    buf_init(&w);
     doc_nested(&w);
     root = parse_back(&w);
     assert_int_equal(js_get_integer(root, "a", &i), 0);
@@ -185,7 +185,7 @@ static void test_writer_parse_back_values(void **state)
                      -1);
     assert_int_equal(json_object_size(json_object_get(root, "h")), 0);
     json_decref(root);
-    js_writer_free(&w);
+    buf_free(&w);
 }
 
 /* ---- writer: strings ---- */
@@ -222,8 +222,8 @@ static void test_writer_trusted(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         js_writer_t a, b;
-        js_writer_init(&a);
-        js_writer_init(&b);
+        buf_init(&a);
+        buf_init(&b);
         js_begin_array(&a);
         js_begin_array(&b);
         js_string(&a, texts[i]);
@@ -233,8 +233,8 @@ static void test_writer_trusted(void **state)
         js_end_array(&a);
         js_end_array(&b);
         assert_string_equal(a.data, b.data);
-        js_writer_free(&a);
-        js_writer_free(&b);
+        buf_free(&a);
+        buf_free(&b);
     }
 }
 
@@ -243,13 +243,13 @@ static void test_writer_escaping(void **state)
     js_writer_t w;
     (void)state;
 
-    js_writer_init(&w);
+    buf_init(&w);
     for (size_t i = 0; i < N_ELEMS(strings); i++) {
         json_t *root;
         const char *back = NULL;
 
         /* as a bare value */
-        js_writer_reset(&w);
+        buf_reset(&w);
         js_string(&w, strings[i].in);
         if (strcmp(w.data, strings[i].want) != 0)
             fail_msg("string %zu: got '%s', want '%s'", i, w.data, strings[i].want);
@@ -259,7 +259,7 @@ static void test_writer_escaping(void **state)
         json_decref(root);
 
         /* as a key and a value */
-        js_writer_reset(&w);
+        buf_reset(&w);
         js_begin_object(&w);
         js_kv_string(&w, strings[i].in, strings[i].in);
         js_end_object(&w);
@@ -269,7 +269,7 @@ static void test_writer_escaping(void **state)
             fail_msg("key/value %zu does not read back from '%s'", i, w.data);
         json_decref(root);
     }
-    js_writer_free(&w);
+    buf_free(&w);
 }
 
 /* ---- writer: numbers ---- */
@@ -299,12 +299,12 @@ static void test_writer_money(void **state)
     js_writer_t w;
     (void)state;
 
-    js_writer_init(&w);
+    buf_init(&w);
     for (size_t i = 0; i < N_ELEMS(money); i++) {
         json_t *root;
         int64_t back = 0;
 
-        js_writer_reset(&w);
+        buf_reset(&w);
         js_money(&w, money[i].cents);
         if (strcmp(w.data, money[i].want) != 0)
             fail_msg("money %" PRId64 ": got '%s', want '%s'", money[i].cents, w.data,
@@ -319,7 +319,7 @@ static void test_writer_money(void **state)
         }
         json_decref(root);
     }
-    js_writer_free(&w);
+    buf_free(&w);
 }
 
 static const struct {
@@ -338,11 +338,11 @@ static void test_writer_int(void **state)
     js_writer_t w;
     (void)state;
 
-    js_writer_init(&w);
+    buf_init(&w);
     for (size_t i = 0; i < N_ELEMS(ints); i++) {
         json_t *root;
 
-        js_writer_reset(&w);
+        buf_reset(&w);
         js_int(&w, ints[i].v);
         if (strcmp(w.data, ints[i].want) != 0)
             fail_msg("int %zu: got '%s', want '%s'", i, w.data, ints[i].want);
@@ -351,7 +351,7 @@ static void test_writer_int(void **state)
         assert_true(json_integer_value(root) == ints[i].v);
         json_decref(root);
     }
-    js_writer_free(&w);
+    buf_free(&w);
 }
 
 /* ---- writer: buffer management ---- */
@@ -364,7 +364,7 @@ static void test_writer_growth_and_reuse(void **state)
     size_t cap;
     (void)state;
 
-    js_writer_init(&w);
+    buf_init(&w);
     assert_null(w.data);
     assert_int_equal(w.len, 0);
     js_begin_array(&w);
@@ -387,7 +387,7 @@ static void test_writer_growth_and_reuse(void **state)
     /* reset keeps the buffer and starts a fresh document (no leading comma) */
     first = w.data;
     cap = w.cap;
-    js_writer_reset(&w);
+    buf_reset(&w);
     assert_int_equal(w.len, 0);
     assert_string_equal(w.data, "");
     js_begin_object(&w);
@@ -396,11 +396,11 @@ static void test_writer_growth_and_reuse(void **state)
     assert_ptr_equal(w.data, first);
     assert_int_equal(w.cap, cap);
 
-    js_writer_free(&w);
+    buf_free(&w);
     assert_null(w.data);
-    js_writer_free(&w); /* twice is harmless */
-    js_writer_free(NULL);
-    js_writer_reset(&w); /* reset of an empty writer */
+    buf_free(&w); /* twice is harmless */
+    buf_free(NULL);
+    buf_reset(&w); /* reset of an empty writer */
     assert_null(w.data);
 }
 

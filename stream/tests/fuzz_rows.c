@@ -147,13 +147,13 @@ static int next_row(const batch_buf_t *buf, size_t *pos, const char *table, row_
 {
     const char *start, *nl;
 
-    if (*pos >= buf->len)
+    if (*pos >= buf->buf.len)
         return -1;
-    start = buf->data + *pos;
-    nl = memchr(start, '\n', buf->len - *pos);
+    start = buf->buf.data + *pos;
+    nl = memchr(start, '\n', buf->buf.len - *pos);
     CHECK(nl != NULL, "%s: last row does not end with a newline", table);
     parse_row(start, (size_t)(nl - start), table, r);
-    *pos = (size_t)(nl - buf->data) + 1;
+    *pos = (size_t)(nl - buf->buf.data) + 1;
     return 0;
 }
 
@@ -165,8 +165,9 @@ static size_t check_table(const batch_t *b, batch_table_t t)
     size_t pos = 0, rows = 0;
     row_t r;
 
-    CHECK(!buf->oom, "%s: out of memory", name);
-    CHECK(buf->len == 0 || memchr(buf->data, '\0', buf->len) == NULL, "%s: raw NUL byte", name);
+    CHECK(!buf->buf.oom, "%s: out of memory", name);
+    CHECK(buf->buf.len == 0 || memchr(buf->buf.data, '\0', buf->buf.len) == NULL, "%s: raw NUL byte",
+          name);
     while (next_row(buf, &pos, name, &r) == 0) {
         CHECK(r.n == column_count(t), "%s: row %zu has %d fields, not %d", name, rows + 1,
               r.n, column_count(t));

@@ -55,7 +55,7 @@ static int add_text(batch_t *b, const char *topic, const char *payload, char *re
 
 static char *row_text(const batch_t *b, batch_table_t t)
 {
-    return strndup(b->tables[t].data, b->tables[t].len);
+    return strndup(b->tables[t].buf.data, b->tables[t].buf.len);
 }
 
 static void test_valid_rows(void **state)
@@ -249,7 +249,7 @@ static void test_offsets_and_gaps(void **state)
     free(row);
     batch_reset(&b);
     assert_int_equal(b.offset_count, 0);
-    assert_int_equal(b.tables[BATCH_GAPS].len, 0);
+    assert_int_equal(b.tables[BATCH_GAPS].buf.len, 0);
     batch_free(&b);
 }
 
