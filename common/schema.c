@@ -5,6 +5,7 @@
 #include "schema.h"
 #include "js.h"
 #include "ts.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -26,36 +27,6 @@ int schema_topic_from_name(const char *name)
     return -1;
 }
 
-/* Length of the valid UTF-8 sequence at p (NUL-terminated), or 0 when p
- * does not start one (stray or truncated bytes, overlong forms, surrogates,
- * beyond U+10FFFF). Stops at the first non-continuation byte, so never reads
- * past the NUL. */
-static size_t utf8_len(const unsigned char *p)
-{
-    uint32_t cp;
-    size_t n;
-
-    if (p[0] < 0x80)
-        return 1;
-    if ((p[0] & 0xe0) == 0xc0)
-        n = 2, cp = p[0] & 0x1f;
-    else if ((p[0] & 0xf0) == 0xe0)
-        n = 3, cp = p[0] & 0x0f;
-    else if ((p[0] & 0xf8) == 0xf0)
-        n = 4, cp = p[0] & 0x07;
-    else
-        return 0;
-    for (size_t k = 1; k < n; k++) {
-        if ((p[k] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[k] & 0x3f);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return n;
-}
-
 /* Formats the reason. It quotes message text cut at a byte count (%.40s,
  * jansson's error context, the size of reason), which can split a
  * character, and the dead-letter table stores it in a UTF-8 text column
@@ -67,17 +38,21 @@ static int fail(schema_result_t *res, const char *fmt, ...)
 static int fail(schema_result_t *res, const char *fmt, ...)
 {
     unsigned char *p = (unsigned char *)res->reason;
+    size_t left;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
     va_end(ap);
-    while (*p) {
-        size_t n = utf8_len(p);
-        if (n == 0)
+    for (left = strlen(res->reason); left > 0;) {
+        size_t n = utf8_char_len(p, left);
+        if (n == 0) {
             *p++ = '?';
-        else
+            left--;
+        } else {
             p += n;
+            left -= n;
+        }
     }
     return -1;
 }

@@ -6,47 +6,11 @@
 #include "js.h"
 #include "schema.h"
 #include "ts.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int rows_is_text(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        uint32_t cp;
-
-        if (c == 0)
-            return 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0)
-            n = 1, cp = c & 0x1f;
-        else if ((c & 0xf0) == 0xe0)
-            n = 2, cp = c & 0x0f;
-        else if ((c & 0xf8) == 0xf0)
-            n = 3, cp = c & 0x07;
-        else
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        /* overlong forms, surrogates, beyond U+10FFFF */
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
 
 /* Writes bytes as text with every non-printable or non-ASCII byte as \xNN
  * (and backslash as \\), for payloads that are not valid UTF-8. */
@@ -90,7 +54,7 @@ static int add_bytes(batch_buf_t *buf, const void *bytes, size_t len)
         batch_field(buf, 0, "null");
         return 0;
     }
-    if (rows_is_text(bytes, len)) {
+    if (utf8_is_text(bytes, len)) {
         batch_field_len(buf, 0, bytes, len);
         batch_field(buf, 0, "utf8");
         return 0;

@@ -38,7 +38,4 @@ void rows_add_gap(batch_t *b, const char *group, const char *topic,
                   int32_t partition, int64_t first, int64_t last,
                   const char *kind);
 
-/* 1 if the bytes are valid UTF-8 without NUL bytes. */
-int rows_is_text(const unsigned char *s, size_t len);
-
 #endif

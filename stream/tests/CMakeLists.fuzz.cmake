@@ -42,7 +42,8 @@ if(ECOM_FUZZ)
   set(common_dir ${PROJECT_SOURCE_DIR}/common)
   add_executable(stream_fuzz_rows
     tests/fuzz_rows.c batch.c rows.c
-    ${common_dir}/buf.c ${common_dir}/js.c ${common_dir}/schema.c ${common_dir}/ts.c)
+    ${common_dir}/buf.c ${common_dir}/js.c ${common_dir}/schema.c ${common_dir}/ts.c
+    ${common_dir}/utf8.c)
   target_include_directories(stream_fuzz_rows PRIVATE
     ${CMAKE_CURRENT_SOURCE_DIR} ${common_dir})
   target_compile_options(stream_fuzz_rows PRIVATE

@@ -33,6 +33,7 @@
 #include "rows.h"
 #include "schema.h"
 #include "ts.h"
+#include "utf8.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -132,7 +133,7 @@ static void parse_row(const char *s, size_t len, const char *table, row_t *r)
                 r->len[r->n]++;
             }
             r->store[o++] = '\0';
-            CHECK(rows_is_text((const unsigned char *)r->text[r->n], r->len[r->n]),
+            CHECK(utf8_is_text(r->text[r->n], r->len[r->n]),
                   "%s: field %d is not valid UTF-8: \"%s\"", table, r->n + 1, r->text[r->n]);
         }
         r->n++;
@@ -281,7 +282,7 @@ static void expect_bytes(const row_t *r, int i, const void *bytes, size_t len, c
         return;
     }
     CHECK(r->text[i] != NULL, "%s: field %d is \\N for %zu bytes", table, i + 1, len);
-    if (rows_is_text(bytes, len)) {
+    if (utf8_is_text(bytes, len)) {
         CHECK(r->len[i] == len && memcmp(r->text[i], bytes, len) == 0,
               "%s: field %d does not give back the text", table, i + 1);
         return;
@@ -300,7 +301,7 @@ static const char *encoding_of(const void *bytes, size_t len)
 {
     if (bytes == NULL)
         return "null";
-    return rows_is_text(bytes, len) ? "utf8" : "escape";
+    return utf8_is_text(bytes, len) ? "utf8" : "escape";
 }
 
 static void check_dead_letter(const batch_t *b, const rows_msg_t *m, const char *reason)

@@ -214,22 +214,6 @@ static void test_raw_bytes(void **state)
     batch_free(&b);
 }
 
-static void test_utf8(void **state)
-{
-    static const struct {
-        const char *bytes;
-        int text;
-    } cases[] = {
-        {"plain", 1}, {"caf\xc3\xa9", 1}, {"\xe2\x82\xac", 1}, {"\xf0\x9f\x98\x80", 1},
-        {"\xc3", 0}, {"\xc0\xaf", 0}, {"\xed\xa0\x80", 0}, {"\xf4\x90\x80\x80", 0},
-        {"\xff", 0}, {"\xe2\x82", 0},
-    };
-    (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (rows_is_text((const unsigned char *)cases[i].bytes, strlen(cases[i].bytes)) != cases[i].text)
-            fail_msg("case %zu: expected %d", i, cases[i].text);
-}
-
 static void test_offsets_and_gaps(void **state)
 {
     batch_t b;
@@ -260,7 +244,6 @@ int main(void)
         cmocka_unit_test(test_totals_mismatch_is_stored_and_flagged),
         cmocka_unit_test(test_hostile_corpus),
         cmocka_unit_test(test_raw_bytes),
-        cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_offsets_and_gaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
