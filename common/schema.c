@@ -16,13 +16,20 @@
 #define MAX_FUTURE_MS (24LL * 3600 * 1000)
 #define MAX_TEXT 512
 
+const schema_topic_info_t schema_topics[SCHEMA_TOPICS] = {
+    [SCHEMA_USER_EVENTS] = {"user-events", "user_events", NULL},
+    [SCHEMA_TRANSACTIONS] = {"transactions", "transactions", "transaction_items"},
+    [SCHEMA_INVENTORY] = {"inventory-updates", "inventory_updates", NULL},
+};
+
+/* Transitional, see schema.h. */
 const char *const schema_topic_names[SCHEMA_TOPICS] = {
     "user-events", "transactions", "inventory-updates"};
 
 int schema_topic_from_name(const char *name)
 {
     for (int t = 0; t < SCHEMA_TOPICS; t++)
-        if (strcmp(name, schema_topic_names[t]) == 0)
+        if (strcmp(name, schema_topics[t].name) == 0)
             return t;
     return -1;
 }

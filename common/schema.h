@@ -39,6 +39,20 @@ typedef struct {
     int64_t event_ms; /* the parsed timestamp */
 } schema_result_t;
 
+/* The topic table: for each topic, indexed by schema_topic_t, its Kafka
+ * name and the raw PostgreSQL tables its valid messages go to (the names
+ * of stream/batch.h's batch_table_names; batch_topic_table() gives the
+ * index). */
+typedef struct {
+    const char *name;        /* Kafka topic, e.g. "user-events" */
+    const char *table;       /* raw table with one row per valid message */
+    const char *items_table; /* raw table of their line items, or NULL */
+} schema_topic_info_t;
+
+extern const schema_topic_info_t schema_topics[SCHEMA_TOPICS];
+
+/* Transitional: the same names as schema_topics[t].name, kept until
+ * stream/ingest.c and stream/ledger.c read the table instead. */
 extern const char *const schema_topic_names[SCHEMA_TOPICS];
 
 /* The topic for a name, or -1. */

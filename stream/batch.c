@@ -17,6 +17,21 @@ const char *const batch_table_columns[BATCH_TABLES] = {
     BATCH_COLS_USER_EVENTS, BATCH_COLS_TRANSACTIONS, BATCH_COLS_TRANSACTION_ITEMS,
     BATCH_COLS_INVENTORY_UPDATES, BATCH_COLS_DEAD_LETTERS, BATCH_COLS_GAPS};
 
+int batch_table_from_name(const char *name)
+{
+    for (int t = 0; t < BATCH_TABLES; t++)
+        if (strcmp(name, batch_table_names[t]) == 0)
+            return t;
+    return -1;
+}
+
+int batch_topic_table(schema_topic_t topic)
+{
+    if ((int)topic < 0 || topic >= SCHEMA_TOPICS)
+        return -1;
+    return batch_table_from_name(schema_topics[topic].table);
+}
+
 void batch_init(batch_t *b) { memset(b, 0, sizeof(*b)); }
 
 void batch_reset(batch_t *b)

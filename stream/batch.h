@@ -6,12 +6,13 @@
  * transaction, then the batch is reset.
  *
  * Ownership: the batch owns its buffers (batch_free). Topic names in
- * batch_offset_t point at static strings (schema_topic_names).
+ * batch_offset_t point at static strings (schema_topics[t].name).
  */
 #ifndef ECOM_BATCH_H
 #define ECOM_BATCH_H
 
 #include "buf.h"
+#include "schema.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -73,14 +74,12 @@ typedef struct {
     int64_t next;           /* next_offset after this batch */
 } batch_offset_t;
 
-/* Per-topic counts kept with the batch, indexed like schema_topic_names. */
-#define BATCH_TOPICS 3
-
+/* Per-topic counts are indexed by schema_topic_t. */
 typedef struct {
     batch_buf_t tables[BATCH_TABLES];
-    long long consumed[BATCH_TOPICS]; /* Kafka messages */
-    long long dead[BATCH_TOPICS];     /* of which dead-lettered */
-    long long gaps[BATCH_TOPICS];     /* stream_gaps rows */
+    long long consumed[SCHEMA_TOPICS]; /* Kafka messages */
+    long long dead[SCHEMA_TOPICS];     /* of which dead-lettered */
+    long long gaps[SCHEMA_TOPICS];     /* stream_gaps rows */
     batch_offset_t *offsets;
     size_t offset_count;
     size_t offset_cap;
@@ -93,6 +92,12 @@ typedef struct {
 
 extern const char *const batch_table_names[BATCH_TABLES];
 extern const char *const batch_table_columns[BATCH_TABLES];
+
+/* The table of a name in batch_table_names, or -1. */
+int batch_table_from_name(const char *name);
+/* The raw table a topic's valid messages go to (schema_topics[t].table),
+ * or -1 for a topic out of range (never for a schema_topic_t: tested). */
+int batch_topic_table(schema_topic_t topic);
 
 void batch_init(batch_t *b);
 void batch_reset(batch_t *b); /* empties, keeps capacity */

@@ -398,8 +398,6 @@ static void check_inventory(const batch_t *b, const rows_msg_t *m)
 static void check_batch(const batch_t *b, const rows_msg_t *m, int topic, int rc,
                         const char *reason)
 {
-    static const batch_table_t raw[3] = {BATCH_USER_EVENTS, BATCH_TRANSACTIONS,
-                                         BATCH_INVENTORY_UPDATES};
     size_t rows[BATCH_TABLES];
 
     CHECK(rc == 0 || rc == 1, "rows_add_message returned %d", rc);
@@ -416,7 +414,8 @@ static void check_batch(const batch_t *b, const rows_msg_t *m, int topic, int rc
     CHECK(topic < 3 && m->payload != NULL, "stored a message without a schema or a value");
     for (int t = 0; t < BATCH_TABLES; t++)
         if (t != BATCH_TRANSACTION_ITEMS)
-            CHECK(rows[t] == (t == (int)raw[topic]), "valid %s: %zu rows in %s", m->topic,
+            CHECK(rows[t] == (t == batch_topic_table((schema_topic_t)topic)),
+                  "valid %s: %zu rows in %s", m->topic,
                   rows[t], batch_table_names[t]);
     CHECK((rows[BATCH_TRANSACTION_ITEMS] > 0) == (topic == 1), "valid %s: %zu item rows",
           m->topic, rows[BATCH_TRANSACTION_ITEMS]);

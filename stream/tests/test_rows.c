@@ -2,7 +2,8 @@
  * test_rows.c - unit tests of message validation and row building: valid
  * messages of each topic become the expected COPY rows; a corpus of hostile
  * messages becomes dead letters, each with its own reason; payloads that are
- * not UTF-8 are stored escaped; COPY escaping of tabs, newlines, backslashes.
+ * not UTF-8 are stored escaped; COPY escaping of tabs, newlines, backslashes;
+ * the map from topics to raw tables.
  */
 #include "batch.h"
 #include "rows.h"
@@ -214,6 +215,21 @@ static void test_raw_bytes(void **state)
     batch_free(&b);
 }
 
+/* Every topic's raw table is a batch table: the mapping ingest uses. */
+static void test_topic_tables(void **state)
+{
+    (void)state;
+    assert_int_equal(batch_topic_table(SCHEMA_USER_EVENTS), BATCH_USER_EVENTS);
+    assert_int_equal(batch_topic_table(SCHEMA_TRANSACTIONS), BATCH_TRANSACTIONS);
+    assert_int_equal(batch_topic_table(SCHEMA_INVENTORY), BATCH_INVENTORY_UPDATES);
+    assert_int_equal(batch_table_from_name(schema_topics[SCHEMA_TRANSACTIONS].items_table),
+                     BATCH_TRANSACTION_ITEMS);
+    assert_int_equal(batch_topic_table(SCHEMA_TOPICS), -1);
+    assert_int_equal(batch_table_from_name("no_such_table"), -1);
+    for (int t = 0; t < BATCH_TABLES; t++)
+        assert_int_equal(batch_table_from_name(batch_table_names[t]), t);
+}
+
 static void test_offsets_and_gaps(void **state)
 {
     batch_t b;
@@ -244,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_totals_mismatch_is_stored_and_flagged),
         cmocka_unit_test(test_hostile_corpus),
         cmocka_unit_test(test_raw_bytes),
+        cmocka_unit_test(test_topic_tables),
         cmocka_unit_test(test_offsets_and_gaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
