@@ -1,12 +1,18 @@
 /*
- * db.c - libpq connection with retry and checked statements (see db.h).
+ * db.c - libpq helpers (see db.h): the connection with retry, checked
+ * statements, COPY, recovery after a failure, and array
+ * literals. Owns no connection: every function works on the caller's.
  */
 #include "db.h"
 #include "elog.h"
+#include "js.h"
 #include "term.h"
 #include "ts.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#define COPY_CHUNK (256 * 1024)
 
 PGconn *db_connect_retry(const char *conninfo, const char *app_name,
                          int max_wait_ms)
@@ -47,30 +53,172 @@ PGconn *db_connect_retry(const char *conninfo, const char *app_name,
     }
 }
 
-PGresult *db_query(PGconn *conn, const char *sql, ExecStatusType expected)
+void db_log_error(const char *what, PGconn *conn, const PGresult *res,
+                  const char *sql)
 {
-    PGresult *res = PQexec(conn, sql);
+    const char *msg = res ? PQresultErrorMessage(res) : "";
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int first = 1;
 
-    if (PQresultStatus(res) != expected) {
-        LOG_ERROR("query failed: %s", PQerrorMessage(conn));
+    if (*msg == '\0')
+        msg = conn ? PQerrorMessage(conn) : "no connection";
+    if (*msg == '\0')
+        msg = "unknown error";
+    while (*msg != '\0') {
+        int n = (int)strcspn(msg, "\n");
+        if (n > 0 || first) {
+            if (first)
+                LOG_ERROR("%s: %.*s", what, n, msg);
+            else
+                LOG_ERROR("%.*s", n, msg);
+        }
+        first = 0;
+        msg += n;
+        if (*msg == '\n')
+            msg++;
+    }
+    if (sql != NULL)
         LOG_ERROR("detail: statement was: %.200s", sql);
+    if (state != NULL && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0))
+        LOG_ERROR("hint: PostgreSQL rejected a row of the batch (SQLSTATE %s); retrying the same batch will fail the same way",
+                  state);
+}
+
+PGresult *db_run(PGconn *conn, const char *what, const char *sql, int nparams,
+                 const char *const *params, ExecStatusType want)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != want) {
+        db_log_error(what, conn, res, sql);
         PQclear(res);
         return NULL;
     }
     return res;
 }
 
-int db_exec(PGconn *conn, const char *sql)
+int db_run_cmd(PGconn *conn, const char *what, const char *sql)
+{
+    PGresult *res = db_run(conn, what, sql, 0, NULL, PGRES_COMMAND_OK);
+
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+long long db_cmd_tuples(const PGresult *res)
+{
+    return strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
+}
+
+int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len,
+               long long *copied, int quiet_unique)
 {
     PGresult *res = PQexec(conn, sql);
-    ExecStatusType st = PQresultStatus(res);
-    int rc = 0;
+    int sent = 1;
+    int logged = 0;
+    int unique = 0;
 
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        LOG_ERROR("statement failed: %s", PQerrorMessage(conn));
-        LOG_ERROR("detail: statement was: %.200s", sql);
-        rc = -1;
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        db_log_error("could not start COPY", conn, res, sql);
+        PQclear(res);
+        return -1;
     }
     PQclear(res);
-    return rc;
+    for (size_t off = 0; off < len && sent; off += COPY_CHUNK) {
+        size_t n = len - off < COPY_CHUNK ? len - off : COPY_CHUNK;
+        sent = PQputCopyData(conn, data + off, (int)n) == 1;
+    }
+    if (PQputCopyEnd(conn, sent ? NULL : "the client could not send the COPY data") != 1)
+        sent = 0;
+    while ((res = PQgetResult(conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+
+        if (st == PGRES_COMMAND_OK) {
+            *copied = db_cmd_tuples(res);
+        } else if (!logged) {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            unique = quiet_unique && state != NULL && strcmp(state, "23505") == 0;
+            if (!unique)
+                db_log_error("COPY failed", conn, res, sql);
+            logged = 1;
+        }
+        PQclear(res);
+        if (st == PGRES_COPY_IN) /* still copying after PQputCopyEnd */
+            return -1;       /* db_recover() finds the connection busy */
+    }
+    if (!sent && !logged)
+        db_log_error("could not send COPY data", conn, NULL, sql);
+    if (unique && sent)
+        return -2;
+    return sent && !logged ? 0 : -1;
 }
+
+int db_recover(PGconn *conn)
+{
+    PGresult *res;
+
+    if (PQstatus(conn) != CONNECTION_OK) {
+        LOG_WARN("lost the connection to PostgreSQL; will reconnect");
+        return -1;
+    }
+    switch (PQtransactionStatus(conn)) {
+    case PQTRANS_IDLE:
+        return 0;
+    case PQTRANS_INTRANS:
+    case PQTRANS_INERROR:
+        break;
+    default:
+        LOG_WARN("dropping the PostgreSQL connection: it is still inside a command");
+        return -1;
+    }
+    res = PQexec(conn, "ROLLBACK");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        db_log_error("could not roll back", conn, res, "ROLLBACK");
+    PQclear(res);
+    if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        LOG_WARN("dropping the PostgreSQL connection after a failed rollback");
+        return -1;
+    }
+    return 0;
+}
+
+void db_array_begin(buf_t *b)
+{
+    buf_reset(b);
+    buf_putc(b, '{');
+}
+
+/* The comma before every element but the first. */
+static void array_separate(buf_t *b)
+{
+    if (b->len > 0 && b->data[b->len - 1] != '{')
+        buf_putc(b, ',');
+}
+
+void db_array_text(buf_t *b, const char *s)
+{
+    const char *run = s;
+
+    array_separate(b);
+    buf_putc(b, '"');
+    for (; *s != '\0'; s++) {
+        if (*s != '"' && *s != '\\')
+            continue;
+        buf_append(b, run, (size_t)(s - run));
+        buf_putc(b, '\\');
+        run = s;
+    }
+    buf_append(b, run, (size_t)(s - run));
+    buf_putc(b, '"');
+}
+
+void db_array_int(buf_t *b, int64_t v)
+{
+    char num[24];
+    int n = js_format_int(v, num, sizeof(num));
+
+    array_separate(b);
+    buf_append(b, num, (size_t)n);
+}
+
+void db_array_end(buf_t *b) { buf_putc(b, '}'); }

@@ -1,15 +1,23 @@
 /*
- * db.h - libpq helpers: connecting with retry and exponential backoff, and
- * running statements whose result status is checked.
+ * db.h - libpq helpers: connecting with retry and backoff;
+ * running statements whose result status is checked; COPY FROM STDIN;
+ * rolling back after a failure; PostgreSQL array literals.
  *
  * Connection parameters: only what flags set is passed to PQconnectdbParams
  * (expand_dbname = 1), so libpq's own PG* variables and ~/.pgpass apply as
  * in psql. fallback_application_name is the daemon name.
+ *
+ * Errors are logged where they happen (the server's text verbatim, one log
+ * line per line of it, then the statement as detail); the functions return
+ * a status. Not thread-safe per connection (libpq's rule).
  */
 #ifndef ECOM_DB_H
 #define ECOM_DB_H
 
+#include "buf.h"
+
 #include <libpq-fe.h>
+#include <stdint.h>
 
 /* Connects, retrying with backoff (250 ms doubling to 5 s) until it works,
  * the stop flag is set, or max_wait_ms passes (-1: forever, 0: one try).
@@ -18,12 +26,50 @@
 PGconn *db_connect_retry(const char *conninfo, const char *app_name,
                          int max_wait_ms);
 
-/* Runs sql expecting PGRES_COMMAND_OK or PGRES_TUPLES_OK. Logs the server's
- * message with the statement as detail on failure. Returns 0 or -1. */
-int db_exec(PGconn *conn, const char *sql);
+/* Logs a failed statement: "what: " and the error of res (or of conn when
+ * res has none), one log line per line of it, then the statement as
+ * detail when sql is not NULL. A data or constraint error (SQLSTATE class
+ * 22 or 23) gets a hint, since retrying cannot fix it. */
+void db_log_error(const char *what, PGconn *conn, const PGresult *res,
+                  const char *sql);
 
-/* Runs sql and returns the result when its status is expected; otherwise
- * logs, clears it and returns NULL. The caller PQclear()s the result. */
-PGresult *db_query(PGconn *conn, const char *sql, ExecStatusType expected);
+/* Runs sql with nparams text parameters and returns its result when the
+ * status is want; otherwise logs (db_log_error with what), clears it and
+ * returns NULL. The caller PQclear()s the result. */
+PGresult *db_run(PGconn *conn, const char *what, const char *sql, int nparams,
+                 const char *const *params, ExecStatusType want);
+
+/* db_run without parameters, expecting PGRES_COMMAND_OK. Returns 0 or -1. */
+int db_run_cmd(PGconn *conn, const char *what, const char *sql);
+
+/* The row count of a command's result ("INSERT 0 5": 5), 0 if none. */
+long long db_cmd_tuples(const PGresult *res);
+
+/* COPYs data[0..len) (COPY text rows) with sql ("COPY ... FROM STDIN"):
+ * PQputCopyData in 256 KiB chunks, then PQputCopyEnd, then PQgetResult
+ * until NULL. Returns 0 with the number of rows PostgreSQL took in
+ * *copied; -2 (not logged) for a unique violation when quiet_unique is
+ * set; -1 otherwise (logged). After -1 call db_recover(). */
+int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len,
+               long long *copied, int quiet_unique);
+
+/* After a failed statement: rolls back an open transaction. Returns 0 when
+ * conn is usable again (idle), -1 when it is broken or stuck (lost, still
+ * inside a command such as an unfinished COPY, or the rollback failed):
+ * then the caller PQfinish()es it and reconnects. Logs why. */
+int db_recover(PGconn *conn);
+
+/*
+ * Array literals for one text parameter ($1::text[], $2::bigint[]):
+ * db_array_begin() resets b and opens "{", each element adds a comma as
+ * needed, db_array_end() closes "}". Text elements are always
+ * double-quoted, with '"' and '\' backslash-escaped, so commas, braces,
+ * spaces and the word NULL stay text; there is no NULL element. Check
+ * b->oom once at the end.
+ */
+void db_array_begin(buf_t *b);
+void db_array_text(buf_t *b, const char *s);
+void db_array_int(buf_t *b, int64_t v);
+void db_array_end(buf_t *b);
 
 #endif

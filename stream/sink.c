@@ -17,11 +17,11 @@
  *      transactions that were new) and inventory_updates;
  *   3. COPY straight into dead_letter_events and stream_gaps;
  *   4. COMMIT.
+ * Statements, COPY and recovery go through common/db.c.
  */
 #include "sink.h"
 #include "db.h"
 #include "elog.h"
-#include "js.h"
 #include "ts.h"
 
 #include <inttypes.h>
@@ -30,7 +30,6 @@
 #include <string.h>
 
 #define DAYS_AHEAD 3
-#define COPY_CHUNK (256 * 1024)
 
 struct sink {
     char *conninfo; /* NULL: libpq's PG* variables */
@@ -107,40 +106,6 @@ static const char ensure_sql[] =
     "SELECT ecom_ensure_daily_partitions(d - 1, d + $1::integer)"
     " FROM (SELECT (now() AT TIME ZONE 'UTC')::date) AS today(d)";
 
-/* Logs a PostgreSQL error: the server's message verbatim, one log line per
- * line of it, then the statement as detail. A data or constraint error
- * (SQLSTATE class 22 or 23) gets a hint, since retrying cannot fix it. */
-static void log_pg_error(const char *what, PGconn *conn, const PGresult *res,
-                         const char *sql)
-{
-    const char *msg = res ? PQresultErrorMessage(res) : "";
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    int first = 1;
-
-    if (*msg == '\0')
-        msg = conn ? PQerrorMessage(conn) : "no connection";
-    if (*msg == '\0')
-        msg = "unknown error";
-    while (*msg != '\0') {
-        int n = (int)strcspn(msg, "\n");
-        if (n > 0 || first) {
-            if (first)
-                LOG_ERROR("%s: %.*s", what, n, msg);
-            else
-                LOG_ERROR("%.*s", n, msg);
-        }
-        first = 0;
-        msg += n;
-        if (*msg == '\n')
-            msg++;
-    }
-    if (sql != NULL)
-        LOG_ERROR("detail: statement was: %.200s", sql);
-    if (state != NULL && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0))
-        LOG_ERROR("hint: PostgreSQL rejected a row of the batch (SQLSTATE %s); retrying the same batch will fail the same way",
-                  state);
-}
-
 /* Server notices (e.g. rows moved out of a default partition) go to the log. */
 static void notice_cb(void *arg, const PGresult *res)
 {
@@ -162,57 +127,12 @@ static void drop_conn(sink_t *s)
     s->conn = NULL;
 }
 
-/* After a failed statement: forget a broken connection, or roll back an open
- * transaction on a healthy one. */
+/* After a failed statement: roll back an open transaction on a healthy
+ * connection, forget a broken one. */
 static void recover(sink_t *s)
 {
-    PGresult *res;
-
-    if (s->conn == NULL)
-        return;
-    if (PQstatus(s->conn) != CONNECTION_OK) {
-        LOG_WARN("lost the connection to PostgreSQL; will reconnect");
+    if (s->conn != NULL && db_recover(s->conn) != 0)
         drop_conn(s);
-        return;
-    }
-    if (PQtransactionStatus(s->conn) == PQTRANS_IDLE)
-        return;
-    res = PQexec(s->conn, "ROLLBACK");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        log_pg_error("could not roll back", s->conn, res, "ROLLBACK");
-    PQclear(res);
-    if (PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
-        LOG_WARN("dropping the PostgreSQL connection after a failed rollback");
-        drop_conn(s);
-    }
-}
-
-/* Runs sql with text parameters and returns its result when the status is
- * want; otherwise logs, clears it and returns NULL. The caller PQclear()s. */
-static PGresult *run(sink_t *s, const char *what, const char *sql, int nparams,
-                     const char *const *params, ExecStatusType want)
-{
-    PGresult *res = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != want) {
-        log_pg_error(what, s->conn, res, sql);
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
-
-static int run_cmd(sink_t *s, const char *what, const char *sql)
-{
-    PGresult *res = run(s, what, sql, 0, NULL, PGRES_COMMAND_OK);
-
-    PQclear(res);
-    return res ? 0 : -1;
-}
-
-static long long cmd_tuples(PGresult *res)
-{
-    return strtoll(PQcmdTuples(res), NULL, 10);
 }
 
 sink_t *sink_new(const char *conninfo, const char *consumer_group,
@@ -259,14 +179,14 @@ int sink_connect(sink_t *s, int max_wait_ms)
     PQsetNoticeReceiver(s->conn, notice_cb, NULL);
     /* Timestamps in the batch carry their offset; UTC only makes the
      * session's own conversions (partition days) independent of the server. */
-    if (run_cmd(s, "could not prepare the PostgreSQL session", "SET TIME ZONE 'UTC'") != 0 ||
-        run_cmd(s, "could not prepare the PostgreSQL session",
+    if (db_run_cmd(s->conn, "could not prepare the PostgreSQL session", "SET TIME ZONE 'UTC'") != 0 ||
+        db_run_cmd(s->conn, "could not prepare the PostgreSQL session",
                 s->async_commit ? "SET synchronous_commit = off" : "SET synchronous_commit = on") != 0)
         goto fail;
     for (int t = 0; t < BATCH_TABLES; t++) {
         if (targets[t].stage_sql == NULL)
             continue;
-        if (run_cmd(s, "could not create a staging table", targets[t].stage_sql) != 0) {
+        if (db_run_cmd(s->conn, "could not create a staging table", targets[t].stage_sql) != 0) {
             LOG_ERROR("hint: is the schema applied? scripts/pg-local.sh start applies sql/init.sql");
             goto fail;
         }
@@ -292,7 +212,7 @@ int sink_ensure_partitions(sink_t *s, int days_ahead)
     if (s->conn == NULL)
         return -1;
     snprintf(days, sizeof(days), "%d", days_ahead < 0 ? 0 : days_ahead);
-    res = run(s, "could not create daily partitions", ensure_sql, 1, params, PGRES_TUPLES_OK);
+    res = db_run(s->conn, "could not create daily partitions", ensure_sql, 1, params, PGRES_TUPLES_OK);
     if (res == NULL) {
         recover(s);
         return -1;
@@ -322,7 +242,7 @@ int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
     if (s->conn == NULL)
         return -1;
     snprintf(part, sizeof(part), "%" PRId32, partition);
-    res = run(s, "could not read the stored offset", offset_select_sql, 3, params, PGRES_TUPLES_OK);
+    res = db_run(s->conn, "could not read the stored offset", offset_select_sql, 3, params, PGRES_TUPLES_OK);
     if (res == NULL) {
         recover(s);
         return -1;
@@ -335,99 +255,6 @@ int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
     }
     PQclear(res);
     return rc;
-}
-
-/* COPYs buf (COPY text rows) with sql: PQputCopyData in chunks, then
- * PQputCopyEnd, then PQgetResult until NULL. Returns 0 and the number of
- * rows PostgreSQL took, -2 (not logged) for a unique violation when
- * quiet_unique is set, or -1 (logged). */
-static int copy_in(sink_t *s, const char *sql, const buf_t *buf,
-                   long long *copied, int quiet_unique)
-{
-    PGresult *res = PQexec(s->conn, sql);
-    int sent = 1;
-    int logged = 0;
-    int unique = 0;
-
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        log_pg_error("could not start COPY", s->conn, res, sql);
-        PQclear(res);
-        return -1;
-    }
-    PQclear(res);
-    for (size_t off = 0; off < buf->len && sent; off += COPY_CHUNK) {
-        size_t n = buf->len - off < COPY_CHUNK ? buf->len - off : COPY_CHUNK;
-        sent = PQputCopyData(s->conn, buf->data + off, (int)n) == 1;
-    }
-    if (PQputCopyEnd(s->conn, sent ? NULL : "ecom-stream could not send the COPY data") != 1)
-        sent = 0;
-    while ((res = PQgetResult(s->conn)) != NULL) {
-        ExecStatusType st = PQresultStatus(res);
-
-        if (st == PGRES_COMMAND_OK) {
-            *copied = cmd_tuples(res);
-        } else if (!logged) {
-            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            unique = quiet_unique && state != NULL && strcmp(state, "23505") == 0;
-            if (!unique)
-                log_pg_error("COPY failed", s->conn, res, sql);
-            logged = 1;
-        }
-        PQclear(res);
-        if (st == PGRES_COPY_IN) {
-            /* Still copying after PQputCopyEnd: the connection is unusable. */
-            drop_conn(s);
-            return -1;
-        }
-    }
-    if (!sent && !logged)
-        log_pg_error("could not send COPY data", s->conn, NULL, sql);
-    if (unique && sent)
-        return -2;
-    return sent && !logged ? 0 : -1;
-}
-
-/* Logs a failed fence with the value stream_offsets holds now. */
-static void log_fenced(sink_t *s, const batch_offset_t *o, const char *const *params)
-{
-    PGresult *res = PQexecParams(s->conn, offset_select_sql, 3, NULL, params, NULL, NULL, 0);
-    const char *held = "unknown";
-
-    if (PQresultStatus(res) == PGRES_TUPLES_OK)
-        held = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "no row";
-    if (o->committed_next < 0)
-        LOG_ERROR("offset fence failed for %s [%d] in consumer group \"%s\": the batch expects no stored offset, stream_offsets holds %s (batch ends at %lld)",
-                  o->topic, (int)o->partition, s->group, held, (long long)o->next);
-    else
-        LOG_ERROR("offset fence failed for %s [%d] in consumer group \"%s\": the batch expects next_offset %lld, stream_offsets holds %s (batch ends at %lld)",
-                  o->topic, (int)o->partition, s->group, (long long)o->committed_next, held,
-                  (long long)o->next);
-    LOG_ERROR("detail: another instance of the consumer group stored this partition; the batch is not written");
-    PQclear(res);
-}
-
-/* Appends one element to a PostgreSQL array literal being built in t
- * ("{" is added before the first, the caller closes it with "}"). Text
- * elements are double-quoted with '"' and '\' escaped. */
-static void array_add(buf_t *t, const char *value, int quote)
-{
-    buf_append(t, t->len == 0 ? "{" : ",", 1);
-    if (quote)
-        buf_append(t, "\"", 1);
-    for (const char *c = value; *c; c++) {
-        if (quote && (*c == '"' || *c == '\\'))
-            buf_append(t, "\\", 1);
-        buf_append(t, c, 1);
-    }
-    if (quote)
-        buf_append(t, "\"", 1);
-}
-
-static void array_add_int(buf_t *t, int64_t v)
-{
-    char num[24];
-    js_format_int(v, num, sizeof(num));
-    array_add(t, num, 0);
 }
 
 /* Locks the batch's rows of stream_offsets in (topic, partition) order, so
@@ -448,6 +275,25 @@ static const char fence_insert_sql[] =
     " SELECT $1, v.topic, v.kafka_partition, v.next_offset, NULLIF($5, '')"
     " FROM unnest($2::text[], $3::int[], $4::bigint[]) AS v(topic, kafka_partition, next_offset)"
     " ORDER BY 2, 3 ON CONFLICT DO NOTHING";
+
+/* Logs a failed fence with the value stream_offsets holds now. */
+static void log_fenced(sink_t *s, const batch_offset_t *o, const char *const *params)
+{
+    PGresult *res = PQexecParams(s->conn, offset_select_sql, 3, NULL, params, NULL, NULL, 0);
+    const char *held = "unknown";
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        held = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "no row";
+    if (o->committed_next < 0)
+        LOG_ERROR("offset fence failed for %s [%d] in consumer group \"%s\": the batch expects no stored offset, stream_offsets holds %s (batch ends at %lld)",
+                  o->topic, (int)o->partition, s->group, held, (long long)o->next);
+    else
+        LOG_ERROR("offset fence failed for %s [%d] in consumer group \"%s\": the batch expects next_offset %lld, stream_offsets holds %s (batch ends at %lld)",
+                  o->topic, (int)o->partition, s->group, (long long)o->committed_next, held,
+                  (long long)o->next);
+    LOG_ERROR("detail: another instance of the consumer group stored this partition; the batch is not written");
+    PQclear(res);
+}
 
 /* After a failed fence: names each partition whose stored offset is not the
  * one the batch started from. */
@@ -475,84 +321,107 @@ static void log_fence_failures(sink_t *s, const batch_t *b)
     }
 }
 
+/* The fence's parameters: [0] the partitions the batch expects a stored
+ * offset for (updated), [1] those it expects none for (inserted); each
+ * array one text parameter. */
+typedef struct {
+    buf_t topics, parts, nexts;
+    buf_t committed; /* the offsets expected: [0] only ("{}" in [1]) */
+    long long count;
+} fence_set_t;
+
+static void fence_sets_build(fence_set_t set[2], const batch_t *b)
+{
+    memset(set, 0, 2 * sizeof(*set));
+    for (int k = 0; k < 2; k++) {
+        db_array_begin(&set[k].topics);
+        db_array_begin(&set[k].parts);
+        db_array_begin(&set[k].nexts);
+        db_array_begin(&set[k].committed);
+    }
+    for (size_t i = 0; i < b->offset_count; i++) {
+        const batch_offset_t *o = &b->offsets[i];
+        fence_set_t *f = &set[o->committed_next < 0];
+
+        db_array_text(&f->topics, o->topic);
+        db_array_int(&f->parts, o->partition);
+        db_array_int(&f->nexts, o->next);
+        if (o->committed_next >= 0)
+            db_array_int(&f->committed, o->committed_next);
+        f->count++;
+    }
+    for (int k = 0; k < 2; k++) {
+        db_array_end(&set[k].topics);
+        db_array_end(&set[k].parts);
+        db_array_end(&set[k].nexts);
+        db_array_end(&set[k].committed);
+    }
+}
+
+static int fence_sets_oom(const fence_set_t set[2])
+{
+    int oom = 0;
+
+    for (int k = 0; k < 2; k++)
+        oom |= set[k].topics.oom | set[k].parts.oom | set[k].nexts.oom | set[k].committed.oom;
+    return oom;
+}
+
+static void fence_sets_free(fence_set_t set[2])
+{
+    for (int k = 0; k < 2; k++) {
+        buf_free(&set[k].topics);
+        buf_free(&set[k].parts);
+        buf_free(&set[k].nexts);
+        buf_free(&set[k].committed);
+    }
+}
+
 /* Moves every partition's next_offset from committed_next to next, only if
  * stream_offsets still holds committed_next (no row for -1), in two or three
  * statements whatever the number of partitions. Returns SINK_OK,
  * SINK_FENCED (logged) or SINK_RETRY (database error, logged). */
 static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
 {
-    buf_t topics[2], parts[2], nexts[2], committed;
-    long long want[2] = {0, 0};
+    fence_set_t set[2];
     sink_status_t st = SINK_OK;
-    int oom = 0;
 
-    buf_init(&committed);
-    for (int k = 0; k < 2; k++) {
-        buf_init(&topics[k]);
-        buf_init(&parts[k]);
-        buf_init(&nexts[k]);
-    }
-    for (size_t i = 0; i < b->offset_count; i++) {
-        const batch_offset_t *o = &b->offsets[i];
-        int k = o->committed_next < 0; /* 0: update, 1: insert */
-        array_add(&topics[k], o->topic, 1);
-        array_add_int(&parts[k], o->partition);
-        array_add_int(&nexts[k], o->next);
-        if (k == 0)
-            array_add_int(&committed, o->committed_next);
-        want[k]++;
-    }
-    for (int k = 0; k < 2; k++) {
-        if (want[k] > 0) {
-            buf_append(&topics[k], "}", 1);
-            buf_append(&parts[k], "}", 1);
-            buf_append(&nexts[k], "}", 1);
-            if (k == 0)
-                buf_append(&committed, "}", 1);
-        }
-        oom |= topics[k].oom | parts[k].oom | nexts[k].oom;
-    }
-    oom |= committed.oom;
-    if (oom) {
+    fence_sets_build(set, b);
+    if (fence_sets_oom(set)) {
         LOG_ERROR("out of memory building the offset fence");
         st = SINK_RETRY;
         goto out;
     }
     for (int k = 0; k < 2 && st == SINK_OK; k++) {
-        const char *update[6] = {s->group, topics[k].data, parts[k].data, nexts[k].data,
-                                 committed.data, s->cluster_id};
-        const char *insert[5] = {s->group, topics[k].data, parts[k].data, nexts[k].data,
-                                 s->cluster_id};
+        const char *update[6] = {s->group, set[k].topics.data, set[k].parts.data,
+                                 set[k].nexts.data, set[k].committed.data, s->cluster_id};
+        const char *insert[5] = {s->group, set[k].topics.data, set[k].parts.data,
+                                 set[k].nexts.data, s->cluster_id};
         PGresult *res;
 
-        if (want[k] == 0)
+        if (set[k].count == 0)
             continue;
         if (k == 0) {
-            res = run(s, "could not lock the stored offsets", fence_lock_sql, 3, update, PGRES_TUPLES_OK);
+            res = db_run(s->conn, "could not lock the stored offsets", fence_lock_sql, 3, update, PGRES_TUPLES_OK);
             PQclear(res);
             if (res == NULL) {
                 st = SINK_RETRY;
                 break;
             }
-            res = run(s, "could not store the offsets", fence_update_sql, 6, update, PGRES_COMMAND_OK);
+            res = db_run(s->conn, "could not store the offsets", fence_update_sql, 6, update, PGRES_COMMAND_OK);
         } else {
-            res = run(s, "could not store the offsets", fence_insert_sql, 5, insert, PGRES_COMMAND_OK);
+            res = db_run(s->conn, "could not store the offsets", fence_insert_sql, 5, insert, PGRES_COMMAND_OK);
         }
         if (res == NULL)
             st = SINK_RETRY;
-        else if (cmd_tuples(res) != want[k])
+        else if (db_cmd_tuples(res) != set[k].count)
             st = SINK_FENCED;
         PQclear(res);
     }
     if (st == SINK_FENCED)
         log_fence_failures(s, b);
 out:
-    for (int k = 0; k < 2; k++) {
-        buf_free(&topics[k]);
-        buf_free(&parts[k]);
-        buf_free(&nexts[k]);
-    }
-    buf_free(&committed);
+    fence_sets_free(set);
     return st;
 }
 
@@ -565,7 +434,7 @@ static int write_direct(sink_t *s, const batch_t *b, sink_result_t *res)
     static const batch_table_t raw[] = {BATCH_USER_EVENTS, BATCH_TRANSACTIONS,
                                         BATCH_TRANSACTION_ITEMS, BATCH_INVENTORY_UPDATES};
 
-    if (run_cmd(s, "could not set a savepoint", "SAVEPOINT direct") != 0)
+    if (db_run_cmd(s->conn, "could not set a savepoint", "SAVEPOINT direct") != 0)
         return -1;
     for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
         const batch_buf_t *buf = &b->tables[raw[i]];
@@ -574,14 +443,14 @@ static int write_direct(sink_t *s, const batch_t *b, sink_result_t *res)
 
         if (buf->buf.len == 0)
             continue;
-        rc = copy_in(s, targets[raw[i]].direct_sql, &buf->buf, &copied, 1);
+        rc = db_copy_in(s->conn, targets[raw[i]].direct_sql, buf->buf.data, buf->buf.len, &copied, 1);
         if (rc == -2)
-            return run_cmd(s, "could not roll back to the savepoint", "ROLLBACK TO SAVEPOINT direct") == 0 ? 1 : -1;
+            return db_run_cmd(s->conn, "could not roll back to the savepoint", "ROLLBACK TO SAVEPOINT direct") == 0 ? 1 : -1;
         if (rc != 0)
             return -1;
         res->inserted[raw[i]] = copied;
     }
-    return run_cmd(s, "could not release the savepoint", "RELEASE SAVEPOINT direct");
+    return db_run_cmd(s->conn, "could not release the savepoint", "RELEASE SAVEPOINT direct");
 }
 
 /* COPYs the batch's raw rows into the staging tables and inserts the ones
@@ -600,21 +469,21 @@ static int write_staged(sink_t *s, const batch_t *b, sink_result_t *res)
         res->inserted[t] = 0;
         if (buf->buf.len == 0)
             continue;
-        if (copy_in(s, targets[t].copy_sql, &buf->buf, &copied[t], 0) != 0)
+        if (db_copy_in(s->conn, targets[t].copy_sql, buf->buf.data, buf->buf.len, &copied[t], 0) != 0)
             return -1;
         if (copied[t] != (long long)buf->rows)
             LOG_WARN("COPY into %s took %lld rows, the batch counted %zu", targets[t].name,
                      copied[t], buf->rows);
     }
     if (copied[BATCH_USER_EVENTS] > 0) {
-        r = run(s, "could not insert user events", insert_user_events_sql, 0, NULL, PGRES_COMMAND_OK);
+        r = db_run(s->conn, "could not insert user events", insert_user_events_sql, 0, NULL, PGRES_COMMAND_OK);
         if (r == NULL)
             return -1;
-        res->inserted[BATCH_USER_EVENTS] = cmd_tuples(r);
+        res->inserted[BATCH_USER_EVENTS] = db_cmd_tuples(r);
         PQclear(r);
     }
     if (copied[BATCH_TRANSACTIONS] > 0) {
-        r = run(s, "could not insert transactions", insert_transactions_sql, 0, NULL, PGRES_TUPLES_OK);
+        r = db_run(s->conn, "could not insert transactions", insert_transactions_sql, 0, NULL, PGRES_TUPLES_OK);
         if (r == NULL)
             return -1;
         res->inserted[BATCH_TRANSACTIONS] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -625,10 +494,10 @@ static int write_staged(sink_t *s, const batch_t *b, sink_result_t *res)
                  copied[BATCH_TRANSACTION_ITEMS]);
     }
     if (copied[BATCH_INVENTORY_UPDATES] > 0) {
-        r = run(s, "could not insert inventory updates", insert_inventory_sql, 0, NULL, PGRES_COMMAND_OK);
+        r = db_run(s->conn, "could not insert inventory updates", insert_inventory_sql, 0, NULL, PGRES_COMMAND_OK);
         if (r == NULL)
             return -1;
-        res->inserted[BATCH_INVENTORY_UPDATES] = cmd_tuples(r);
+        res->inserted[BATCH_INVENTORY_UPDATES] = db_cmd_tuples(r);
         PQclear(r);
     }
     return 0;
@@ -648,7 +517,7 @@ static int write_rows(sink_t *s, const batch_t *b, sink_result_t *res)
 
         if (buf->buf.len == 0)
             continue;
-        if (copy_in(s, targets[direct[i]].copy_sql, &buf->buf, &copied, 0) != 0)
+        if (db_copy_in(s->conn, targets[direct[i]].copy_sql, buf->buf.data, buf->buf.len, &copied, 0) != 0)
             return -1;
         res->inserted[direct[i]] = copied;
     }
@@ -675,7 +544,7 @@ sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res)
         res->staged[t] = (long long)b->tables[t].rows;
     }
 
-    if (run_cmd(s, "could not begin the flush transaction", "BEGIN") != 0) {
+    if (db_run_cmd(s->conn, "could not begin the flush transaction", "BEGIN") != 0) {
         st = SINK_RETRY;
         goto fail;
     }
@@ -683,7 +552,7 @@ sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res)
     if (st != SINK_OK)
         goto fail;
     if (write_rows(s, b, res) != 0 || s->conn == NULL ||
-        run_cmd(s, "could not commit the batch", "COMMIT") != 0) {
+        db_run_cmd(s->conn, "could not commit the batch", "COMMIT") != 0) {
         st = SINK_RETRY;
         goto fail;
     }

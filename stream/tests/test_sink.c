@@ -3,8 +3,8 @@
  * real PostgreSQL (never a mock): the schema and its partitions, writing a
  * batch exactly once, dedup of resent events, the offset fence (also racing
  * another writer), a rejected row, the default partition and moving its
- * rows, re-applying init.sql, concurrent partition creation, and losing the
- * server mid-session.
+ * rows, re-applying init.sql, concurrent partition creation, losing the
+ * server mid-session, and the array literals of common/db.c.
  *
  * The server comes from the PG* environment; without PGHOST and PGDATABASE,
  * or when no connection can be made, the program exits 77 (skipped).
@@ -30,6 +30,7 @@
 #include <uuid/uuid.h>
 
 #include "batch.h"
+#include "db.h"
 #include "rows.h"
 #include "elog.h"
 #include "sink.h"
@@ -978,6 +979,41 @@ static void test_server_restart(void **state)
     sink_destroy(s);
 }
 
+/* The array literals of db.h, read back by PostgreSQL element by element. */
+static void test_array_literals(void **state)
+{
+    static const char *const texts[] = {"plain", "say \"hi\"", "back\\slash", "a,b", "{c}",
+                                        "}", "NULL", "", " x ", "caf\xc3\xa9\ttab"};
+    const size_t n = sizeof(texts) / sizeof(texts[0]);
+    buf_t a, ints;
+    char got[64], k[16];
+
+    (void)state;
+    buf_init(&a);
+    buf_init(&ints);
+    db_array_begin(&a);
+    for (size_t i = 0; i < n; i++)
+        db_array_text(&a, texts[i]);
+    db_array_end(&a);
+    db_array_begin(&ints);
+    db_array_int(&ints, INT64_MIN);
+    db_array_int(&ints, 0);
+    db_array_int(&ints, INT64_MAX);
+    db_array_end(&ints);
+    assert_false(a.oom || ints.oom);
+    assert_int_equal(q_int("SELECT cardinality($1::text[])", 1, a.data), (long long)n);
+    assert_int_equal(q_int("SELECT count(*) FROM unnest($1::text[]) AS e WHERE e IS NULL", 1, a.data), 0);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "%zu", i + 1);
+        q_text(got, sizeof(got), "SELECT ($1::text[])[$2::integer]", 2, a.data, k);
+        assert_string_equal(got, texts[i]);
+    }
+    q_text(got, sizeof(got), "SELECT array_to_string($1::bigint[], ' ')", 1, ints.data);
+    assert_string_equal(got, "-9223372036854775808 0 9223372036854775807");
+    buf_free(&a);
+    buf_free(&ints);
+}
+
 /* ---- setup ------------------------------------------------------------ */
 
 static int group_setup(void **state)
@@ -1028,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_ensure),
         cmocka_unit_test(test_backend_killed),
         cmocka_unit_test(test_server_restart),
+        cmocka_unit_test(test_array_literals),
     };
     long long tag = (long long)getpid() * 1000 + ts_now_ms() % 1000;
     int rc;
