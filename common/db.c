@@ -1,6 +1,6 @@
 /*
- * db.c - libpq helpers (see db.h): the connection with retry, checked
- * statements, COPY, recovery after a failure, and array
+ * db.c - libpq helpers (see db.h): the connection with retry and
+ * deadlines, checked statements, COPY, recovery after a failure, and array
  * literals. Owns no connection: every function works on the caller's.
  */
 #include "db.h"
@@ -13,16 +13,42 @@
 #include <string.h>
 
 #define COPY_CHUNK (256 * 1024)
+#define MAX_PARAMS 12
+
+/* Fills keys/values (MAX_PARAMS entries) for PQconnectdbParams: the
+ * deadline defaults of db.h, then the caller's connection string (expanded
+ * in place, so its values override the defaults before it), then the
+ * application name. */
+static void connect_params(const char **keys, const char **values,
+                           const char *conninfo, const char *app_name)
+{
+    static const char *const tcp[][2] = {
+        {"keepalives", "1"},       {"keepalives_idle", "5"},
+        {"keepalives_interval", "2"}, {"keepalives_count", "3"},
+        {"tcp_user_timeout", "10000"},
+    };
+    int n = 0;
+
+    if (getenv("PGCONNECT_TIMEOUT") == NULL)
+        keys[n] = "connect_timeout", values[n++] = "5";
+    for (size_t i = 0; i < sizeof(tcp) / sizeof(tcp[0]); i++)
+        keys[n] = tcp[i][0], values[n++] = tcp[i][1];
+    if (getenv("PGOPTIONS") == NULL)
+        keys[n] = "options", values[n++] = "-c statement_timeout=30000";
+    keys[n] = "dbname", values[n++] = conninfo;
+    keys[n] = "fallback_application_name", values[n++] = app_name;
+    keys[n] = NULL, values[n] = NULL;
+}
 
 PGconn *db_connect_retry(const char *conninfo, const char *app_name,
                          int max_wait_ms)
 {
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *values[] = {conninfo, app_name, NULL};
+    const char *keys[MAX_PARAMS], *values[MAX_PARAMS];
     int64_t start = ts_monotonic_ms();
     int backoff_ms = 250;
     int attempt = 0;
 
+    connect_params(keys, values, conninfo, app_name);
     for (;;) {
         PGconn *conn = PQconnectdbParams(keys, values, 1);
         const char *msg;

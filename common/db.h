@@ -1,11 +1,34 @@
 /*
- * db.h - libpq helpers: connecting with retry and backoff;
+ * db.h - libpq helpers: connecting with retry, backoff and deadlines;
  * running statements whose result status is checked; COPY FROM STDIN;
  * rolling back after a failure; PostgreSQL array literals.
  *
  * Connection parameters: only what flags set is passed to PQconnectdbParams
  * (expand_dbname = 1), so libpq's own PG* variables and ~/.pgpass apply as
  * in psql. fallback_application_name is the daemon name.
+ *
+ * Deadlines: db_connect_retry() adds these defaults, placed before the
+ * connection string so that its values win, and skipped where a PG*
+ * variable would otherwise lose to them:
+ *   connect_timeout=5      each connection attempt (each host and address)
+ *                          gives up after 5 s (not set when
+ *                          PGCONNECT_TIMEOUT is)
+ *   keepalives=1, keepalives_idle=5, keepalives_interval=2,
+ *   keepalives_count=3     an idle connection whose peer vanished is
+ *                          dropped after 5 + 3 x 2 = 11 s
+ *   tcp_user_timeout=10000 a connection with data unacknowledged for 10 s
+ *                          is dropped (a dead network during a statement)
+ *   options=-c statement_timeout=30000
+ *                          the server cancels any statement (lock waits
+ *                          included) after 30 s (not set when PGOPTIONS is;
+ *                          an options= in the connection string replaces
+ *                          it as a whole)
+ * So a dead network or host is noticed within about 15 s, on a busy or idle
+ * connection. None of them notices a server that still holds its sockets
+ * but does not run (SIGSTOP, a hung backend): the kernel still acknowledges
+ * the data. A caller that must not block that long needs its own deadline
+ * (PQsetnonblocking, PQsocket and poll, then PQcancel or PQfinish).
+ * The keepalive and TCP settings apply to TCP connections only.
  *
  * Errors are logged where they happen (the server's text verbatim, one log
  * line per line of it, then the statement as detail); the functions return
@@ -20,9 +43,12 @@
 #include <stdint.h>
 
 /* Connects, retrying with backoff (250 ms doubling to 5 s) until it works,
- * the stop flag is set, or max_wait_ms passes (-1: forever, 0: one try).
- * conninfo may be NULL (environment only) or a connection string/URI.
- * Returns the connection, or NULL with the last error logged. */
+ * the stop flag is set (checked every 50 ms of the backoff), or max_wait_ms
+ * passes (-1: forever, 0: one try). Each attempt takes at most
+ * connect_timeout (see above), so the call returns within about
+ * max_wait_ms + connect_timeout. conninfo may be NULL (environment only) or
+ * a connection string/URI. Returns the connection, or NULL with the last
+ * error logged. */
 PGconn *db_connect_retry(const char *conninfo, const char *app_name,
                          int max_wait_ms);
 

@@ -4,7 +4,9 @@
  * batch exactly once, dedup of resent events, the offset fence (also racing
  * another writer), a rejected row, the default partition and moving its
  * rows, re-applying init.sql, concurrent partition creation, losing the
- * server mid-session, and the array literals of common/db.c.
+ * server mid-session, the deadlines of common/db.c (defaults, and
+ * overrides through the connection string and PG* variables) and its array
+ * literals.
  *
  * The server comes from the PG* environment; without PGHOST and PGDATABASE,
  * or when no connection can be made, the program exits 77 (skipped).
@@ -25,6 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
@@ -979,6 +984,197 @@ static void test_server_restart(void **state)
     sink_destroy(s);
 }
 
+/* ---- deadlines toward PostgreSQL ------------------------------------- */
+
+/* The value libpq uses for keyword on conn ("" when unset). */
+static void conn_value(PGconn *conn, const char *keyword, char *out, size_t size)
+{
+    PQconninfoOption *opts = PQconninfo(conn);
+
+    assert_non_null(opts);
+    out[0] = '\0';
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        if (strcmp(o->keyword, keyword) == 0 && o->val != NULL)
+            snprintf(out, size, "%s", o->val);
+    PQconninfoFree(opts);
+}
+
+static void expect_conn_value(PGconn *conn, const char *keyword, const char *want)
+{
+    char got[128];
+
+    conn_value(conn, keyword, got, sizeof(got));
+    if (strcmp(got, want) != 0)
+        fail_msg("%s is \"%s\", want \"%s\"", keyword, got, want);
+}
+
+static void show(PGconn *conn, const char *sql, char *out, size_t size)
+{
+    PGresult *r = PQexec(conn, sql);
+
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
+/* The socket option of a TCP connection, or -1 for another kind. */
+static int tcp_option(PGconn *conn, int level, int name)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof(addr);
+    int v = -1;
+    socklen_t vlen = sizeof(v);
+
+    if (getsockname(PQsocket(conn), (struct sockaddr *)&addr, &len) != 0 ||
+        (addr.ss_family != AF_INET && addr.ss_family != AF_INET6))
+        return -1;
+    assert_int_equal(getsockopt(PQsocket(conn), level, name, &v, &vlen), 0);
+    return v;
+}
+
+/* Sets (value not NULL) or unsets an environment variable; returns the old
+ * value (the caller frees it) for restore_env. */
+static char *swap_env(const char *name, const char *value)
+{
+    const char *old = getenv(name);
+    char *saved = old ? strdup(old) : NULL;
+
+    if (value != NULL)
+        setenv(name, value, 1);
+    else
+        unsetenv(name);
+    return saved;
+}
+
+static void restore_env(const char *name, char *saved)
+{
+    if (saved != NULL)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+    free(saved);
+}
+
+/* Without settings of its own, a connection gets db.h's deadlines. */
+static void test_deadline_defaults(void **state)
+{
+    char *opts = swap_env("PGOPTIONS", NULL), *timeout = swap_env("PGCONNECT_TIMEOUT", NULL);
+    sink_t *s = connected_sink();
+    PGconn *c = sink_conn(s);
+    char got[64];
+
+    (void)state;
+    expect_conn_value(c, "connect_timeout", "5");
+    expect_conn_value(c, "keepalives", "1");
+    expect_conn_value(c, "keepalives_idle", "5");
+    expect_conn_value(c, "keepalives_interval", "2");
+    expect_conn_value(c, "keepalives_count", "3");
+    expect_conn_value(c, "tcp_user_timeout", "10000");
+    expect_conn_value(c, "options", "-c statement_timeout=30000");
+    show(c, "SHOW statement_timeout", got, sizeof(got));
+    assert_string_equal(got, "30s");
+    show(c, "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'", got, sizeof(got));
+    assert_string_equal(got, "30000");
+    /* On a TCP connection (test_sink_pg.sh uses localhost), the kernel's
+     * view too. */
+    if (getenv("PGHOST") != NULL && getenv("PGHOST")[0] != '/')
+        assert_true(tcp_option(c, IPPROTO_TCP, TCP_KEEPIDLE) >= 0);
+    if (tcp_option(c, IPPROTO_TCP, TCP_KEEPIDLE) >= 0) {
+        assert_int_equal(tcp_option(c, SOL_SOCKET, SO_KEEPALIVE), 1);
+        assert_int_equal(tcp_option(c, IPPROTO_TCP, TCP_KEEPIDLE), 5);
+        assert_int_equal(tcp_option(c, IPPROTO_TCP, TCP_KEEPINTVL), 2);
+        assert_int_equal(tcp_option(c, IPPROTO_TCP, TCP_KEEPCNT), 3);
+        assert_int_equal(tcp_option(c, IPPROTO_TCP, TCP_USER_TIMEOUT), 10000);
+    }
+    sink_destroy(s);
+    restore_env("PGOPTIONS", opts);
+    restore_env("PGCONNECT_TIMEOUT", timeout);
+}
+
+/* The connection string and the PG* variables override the defaults, and
+ * the statement timeout is enforced. */
+static void test_deadline_overrides(void **state)
+{
+    char *opts = swap_env("PGOPTIONS", NULL), *timeout = swap_env("PGCONNECT_TIMEOUT", NULL);
+    sink_t *s = sink_new("connect_timeout=2 keepalives_idle=7 tcp_user_timeout=4000"
+                         " options='-c statement_timeout=1500'",
+                         group, "test_sink");
+    PGresult *r;
+    char got[64];
+    int64_t start;
+
+    (void)state;
+    assert_non_null(s);
+    assert_int_equal(sink_connect(s, 5000), 0);
+    expect_conn_value(sink_conn(s), "connect_timeout", "2");
+    expect_conn_value(sink_conn(s), "keepalives_idle", "7");
+    expect_conn_value(sink_conn(s), "keepalives_interval", "2"); /* still the default */
+    expect_conn_value(sink_conn(s), "tcp_user_timeout", "4000");
+    show(sink_conn(s), "SHOW statement_timeout", got, sizeof(got));
+    assert_string_equal(got, "1500ms");
+    if (tcp_option(sink_conn(s), IPPROTO_TCP, TCP_KEEPIDLE) >= 0)
+        assert_int_equal(tcp_option(sink_conn(s), IPPROTO_TCP, TCP_KEEPIDLE), 7);
+    start = ts_monotonic_ms();
+    r = PQexec(sink_conn(s), "SELECT pg_sleep(10)");
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "57014"); /* query_canceled */
+    PQclear(r);
+    assert_true(ts_monotonic_ms() - start < 5000);
+    sink_destroy(s);
+
+    setenv("PGOPTIONS", "-c statement_timeout=1234", 1);
+    setenv("PGCONNECT_TIMEOUT", "3", 1);
+    s = connected_sink();
+    show(sink_conn(s), "SHOW statement_timeout", got, sizeof(got));
+    assert_string_equal(got, "1234ms");
+    expect_conn_value(sink_conn(s), "connect_timeout", "3");
+    expect_conn_value(sink_conn(s), "options", "-c statement_timeout=1234");
+    expect_conn_value(sink_conn(s), "keepalives_count", "3");
+    sink_destroy(s);
+    restore_env("PGOPTIONS", opts);
+    restore_env("PGCONNECT_TIMEOUT", timeout);
+}
+
+/* A server that accepts TCP connections but never answers (a listening
+ * socket nobody accepts on): one attempt ends after connect_timeout, 5 s
+ * by default, PGCONNECT_TIMEOUT's value when set. */
+static void test_connect_timeout(void **state)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    char conninfo[96];
+    char *timeout = swap_env("PGCONNECT_TIMEOUT", NULL);
+    sink_t *s;
+    int64_t start, took;
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d sslmode=disable gssencmode=disable",
+             ntohs(addr.sin_port));
+    s = sink_new(conninfo, group, "test_sink");
+    assert_non_null(s);
+
+    start = ts_monotonic_ms();
+    assert_int_equal(sink_connect(s, 0), -1);
+    took = ts_monotonic_ms() - start;
+    if (took < 4500 || took > 8000)
+        fail_msg("one attempt took %lld ms with the default connect_timeout of 5 s", (long long)took);
+
+    setenv("PGCONNECT_TIMEOUT", "2", 1);
+    start = ts_monotonic_ms();
+    assert_int_equal(sink_connect(s, 0), -1);
+    took = ts_monotonic_ms() - start;
+    if (took < 1500 || took > 4000)
+        fail_msg("one attempt took %lld ms with PGCONNECT_TIMEOUT=2", (long long)took);
+    restore_env("PGCONNECT_TIMEOUT", timeout);
+    sink_destroy(s);
+    close(fd);
+}
+
 /* The array literals of db.h, read back by PostgreSQL element by element. */
 static void test_array_literals(void **state)
 {
@@ -1064,6 +1260,9 @@ int main(void)
         cmocka_unit_test(test_concurrent_ensure),
         cmocka_unit_test(test_backend_killed),
         cmocka_unit_test(test_server_restart),
+        cmocka_unit_test(test_deadline_defaults),
+        cmocka_unit_test(test_deadline_overrides),
+        cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_array_literals),
     };
     long long tag = (long long)getpid() * 1000 + ts_now_ms() % 1000;
