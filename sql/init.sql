@@ -225,7 +225,11 @@ CREATE TABLE IF NOT EXISTS inventory_updates_default PARTITION OF inventory_upda
 -- kafka_key_encoding for kafka_key) says how the bytes are held: 'utf8' as
 -- they are; 'escape' when they are not valid UTF-8 or hold a NUL byte:
 -- printable ASCII as is, backslash doubled, every other byte as \xNN; 'null'
--- for a message without a value (or key). No
+-- for a message without a value (or key). payload_bytes is the size of the
+-- message value in bytes (0 for none; NULL in rows stored before the
+-- column existed). A message rejected for its size keeps only its first
+-- 4096 bytes (cut back to a whole character when they are text), with
+-- payload_truncated set; every other payload is kept whole. No
 -- unique key: the offset fence of stream_offsets already writes each
 -- message at most once.
 CREATE TABLE IF NOT EXISTS dead_letter_events (
@@ -238,6 +242,8 @@ CREATE TABLE IF NOT EXISTS dead_letter_events (
     kafka_key_encoding text NOT NULL CHECK (kafka_key_encoding IN ('utf8', 'escape', 'null')),
     payload          text,
     payload_encoding text NOT NULL CHECK (payload_encoding IN ('utf8', 'escape', 'null')),
+    payload_bytes    bigint,
+    payload_truncated boolean NOT NULL DEFAULT false,
     reason           text NOT NULL,
     received_at      timestamptz DEFAULT now()
 );
@@ -282,6 +288,13 @@ BEGIN
                      AND column_name = 'kafka_key_encoding') THEN
         ALTER TABLE dead_letter_events ADD COLUMN kafka_key_encoding text NOT NULL DEFAULT 'utf8'
             CHECK (kafka_key_encoding IN ('utf8', 'escape', 'null'));
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = 'public' AND table_name = 'dead_letter_events'
+                     AND column_name = 'payload_truncated') THEN
+        ALTER TABLE dead_letter_events
+            ADD COLUMN IF NOT EXISTS payload_bytes bigint,
+            ADD COLUMN IF NOT EXISTS payload_truncated boolean NOT NULL DEFAULT false;
     END IF;
 END
 $$;

@@ -45,7 +45,8 @@ typedef enum {
     "warehouse_location, event_time, kafka_partition, kafka_offset"
 #define BATCH_COLS_DEAD_LETTERS                                                \
     "consumer_group, topic, kafka_partition, kafka_offset, kafka_key, "        \
-    "kafka_key_encoding, payload, payload_encoding, reason"
+    "kafka_key_encoding, payload, payload_encoding, payload_bytes, "           \
+    "payload_truncated, reason"
 #define BATCH_COLS_GAPS                                                        \
     "consumer_group, topic, kafka_partition, first_missing_offset, "           \
     "last_missing_offset, kind"

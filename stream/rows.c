@@ -41,7 +41,7 @@ static char *escape_bytes(const unsigned char *s, size_t len, size_t *out_len)
     return out;
 }
 
-/* Appends raw bytes and then how they are stored: "utf8" as they are,
+/* Appends bytes[0..len) and then how they are stored: "utf8" as they are,
  * "escape" (not UTF-8, or holding NUL: escape_bytes()), or "null" (\N).
  * Returns -1 when out of memory. */
 static int add_bytes(batch_buf_t *buf, const void *bytes, size_t len)
@@ -68,17 +68,32 @@ static int add_bytes(batch_buf_t *buf, const void *bytes, size_t len)
     return 0;
 }
 
+/* How much of the payload a dead letter keeps (see rows.h): all of it,
+ * unless the message was rejected for its size. */
+static size_t kept_bytes(const rows_conf_t *conf, const rows_msg_t *m)
+{
+    size_t cut;
+
+    if (m->payload == NULL || m->len <= conf->max_bytes || m->len <= ROWS_DEAD_LETTER_PREFIX)
+        return m->len;
+    cut = utf8_cut(m->payload, m->len, ROWS_DEAD_LETTER_PREFIX);
+    return utf8_is_text(m->payload, cut) ? cut : ROWS_DEAD_LETTER_PREFIX;
+}
+
 static int add_dead_letter(batch_t *b, const rows_conf_t *conf, const rows_msg_t *m,
                            const char *reason)
 {
     batch_buf_t *buf = &b->tables[BATCH_DEAD_LETTERS];
+    size_t kept = kept_bytes(conf, m);
 
     batch_field(buf, 1, conf->group);
     batch_field(buf, 0, m->topic);
     batch_field_int(buf, 0, m->partition);
     batch_field_int(buf, 0, m->offset);
-    if (add_bytes(buf, m->key, m->key_len) != 0 || add_bytes(buf, m->payload, m->len) != 0)
+    if (add_bytes(buf, m->key, m->key_len) != 0 || add_bytes(buf, m->payload, kept) != 0)
         return -1;
+    batch_field_int(buf, 0, (int64_t)m->len);
+    batch_field(buf, 0, kept < m->len ? "t" : "f");
     batch_field(buf, 0, reason);
     batch_end_row(buf);
     return batch_oom(b) ? -1 : 0;

@@ -3,6 +3,12 @@
  * against its topic's schema (common/schema.c) and appends raw-table rows,
  * or a dead-letter row with the reason; also gap rows.
  * Stateless; the batch owns everything appended.
+ *
+ * A dead letter holds the key and payload bytes (as text when they are
+ * UTF-8 without NUL, else escaped: see sql/init.sql), the payload's size,
+ * and whether the payload was cut: a message rejected for its size keeps
+ * only its first ROWS_DEAD_LETTER_PREFIX bytes (cut back to a character
+ * boundary when it is text); every other dead letter keeps it whole.
  */
 #ifndef ECOM_ROWS_H
 #define ECOM_ROWS_H
@@ -11,6 +17,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define ROWS_DEAD_LETTER_PREFIX 4096
 
 typedef struct {
     const char *group;   /* consumer group, recorded with dead letters */

@@ -21,8 +21,10 @@
  * with '\n', holds no raw NUL or CR, and decodes to valid UTF-8 (the database
  * would reject anything else and fail the whole batch); key columns, times,
  * amounts and integers are in their SQL types' ranges; item rows match
- * item_count; a dead letter gives back the exact key and payload bytes and
- * a non-empty reason. As a side check, the payload as a string goes through
+ * item_count; a dead letter gives back the exact key bytes, the payload
+ * bytes (whole, or for a message over the size limit its bounded prefix,
+ * cut at a character boundary when text), the payload's size, whether it
+ * was cut, and a non-empty reason. As a side check, the payload as a string goes through
  * ts_parse_rfc3339 -> ts_format_rfc3339 -> ts_parse_rfc3339, and its first
  * 8 bytes as epoch milliseconds through format -> parse.
  *
@@ -304,10 +306,28 @@ static const char *encoding_of(const void *bytes, size_t len)
     return utf8_is_text(bytes, len) ? "utf8" : "escape";
 }
 
-static void check_dead_letter(const batch_t *b, const rows_msg_t *m, const char *reason)
+/* How many payload bytes a dead letter must hold (rows.h): all of them,
+ * except for a message over the size limit and longer than
+ * ROWS_DEAD_LETTER_PREFIX. Then, when the prefix cut back to a character
+ * boundary (up to three continuation bytes dropped) is text, that cut
+ * prefix (stored as text); else the prefix bytes (escaped). */
+static size_t expected_kept(const rows_msg_t *m, size_t max_bytes)
+{
+    const unsigned char *p = m->payload;
+    size_t cut = ROWS_DEAD_LETTER_PREFIX;
+
+    if (p == NULL || m->len <= max_bytes || m->len <= ROWS_DEAD_LETTER_PREFIX)
+        return m->len;
+    for (int k = 0; k < 3 && (p[cut] & 0xc0) == 0x80; k++)
+        cut--;
+    return utf8_is_text(p, cut) ? cut : ROWS_DEAD_LETTER_PREFIX;
+}
+
+static void check_dead_letter(const batch_t *b, const rows_msg_t *m, size_t max_bytes,
+                              const char *reason)
 {
     const char *name = batch_table_names[BATCH_DEAD_LETTERS];
-    size_t pos = 0;
+    size_t pos = 0, kept;
     row_t r;
 
     CHECK(reason[0] != '\0', "dead letter without a reason");
@@ -318,9 +338,12 @@ static void check_dead_letter(const batch_t *b, const rows_msg_t *m, const char 
     expect_int(&r, 3, m->offset, name);
     expect_bytes(&r, 4, m->key, m->key_len, name);
     expect_text(&r, 5, encoding_of(m->key, m->key_len), name);
-    expect_bytes(&r, 6, m->payload, m->len, name);
-    expect_text(&r, 7, encoding_of(m->payload, m->len), name);
-    expect_text(&r, 8, reason, name);
+    kept = expected_kept(m, max_bytes);
+    expect_bytes(&r, 6, m->payload, kept, name);
+    expect_text(&r, 7, encoding_of(m->payload, kept), name);
+    expect_int(&r, 8, (int64_t)m->len, name);
+    expect_text(&r, 9, kept < m->len ? "t" : "f", name);
+    expect_text(&r, 10, reason, name);
     free(r.store);
 }
 
@@ -395,8 +418,8 @@ static void check_inventory(const batch_t *b, const rows_msg_t *m)
 }
 
 /* The batch holds exactly what rows_add_message said it stored. */
-static void check_batch(const batch_t *b, const rows_msg_t *m, int topic, int rc,
-                        const char *reason)
+static void check_batch(const batch_t *b, const rows_msg_t *m, size_t max_bytes, int topic,
+                        int rc, const char *reason)
 {
     size_t rows[BATCH_TABLES];
 
@@ -408,7 +431,7 @@ static void check_batch(const batch_t *b, const rows_msg_t *m, int topic, int rc
         for (int t = 0; t < BATCH_TABLES; t++)
             CHECK(rows[t] == (t == BATCH_DEAD_LETTERS), "dead letter: %zu rows in %s", rows[t],
                   batch_table_names[t]);
-        check_dead_letter(b, m, reason);
+        check_dead_letter(b, m, max_bytes, reason);
         return;
     }
     CHECK(topic < 3 && m->payload != NULL, "stored a message without a schema or a value");
@@ -482,7 +505,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     batch_init(&b);
     rc = rows_add_message(&b, &conf, &m, NOW_MS, reason, sizeof(reason));
-    check_batch(&b, &m, topic, rc, reason);
+    check_batch(&b, &m, conf.max_bytes, topic, rc, reason);
     batch_free(&b);
 
     check_timestamp(data + head, size - head);

@@ -2,8 +2,9 @@
  * test_rows.c - unit tests of message validation and row building: valid
  * messages of each topic become the expected COPY rows; a corpus of hostile
  * messages becomes dead letters, each with its own reason; payloads that are
- * not UTF-8 are stored escaped; COPY escaping of tabs, newlines, backslashes;
- * the map from topics to raw tables.
+ * not UTF-8 are stored escaped; oversized payloads keep a bounded prefix and
+ * their size; COPY escaping of tabs, newlines, backslashes; the map from
+ * topics to raw tables.
  */
 #include "batch.h"
 #include "rows.h"
@@ -208,10 +209,102 @@ static void test_raw_bytes(void **state)
     /* NUL and invalid UTF-8 payloads are stored escaped, the null as \N */
     assert_non_null(strstr(row, "{\"event_id\":\\\\x00\"x\"}\tescape\t"));
     assert_non_null(strstr(row, "\"\\\\xe9\"}\tescape\t"));
-    assert_non_null(strstr(row, "\t1\t7\t\\N\tnull\t\\N\tnull\tmessage value is null\n"));
+    assert_non_null(strstr(row, "\t1\t7\t\\N\tnull\t\\N\tnull\t0\tf\tmessage value is null\n"));
+    /* the 2 MiB message keeps its first 4096 bytes and its size */
+    assert_non_null(strstr(row, "\tK1\tutf8\t{    "));
+    assert_non_null(strstr(row, "    \tutf8\t2097152\tt\tmessage is 2097152 bytes"));
     assert_int_equal(b.tables[BATCH_DEAD_LETTERS].rows, 5);
     free(row);
     free(big);
+    batch_free(&b);
+}
+
+/* The dead-letter fields of the batch's only dead letter: payload,
+ * payload_encoding, payload_bytes, payload_truncated (caller frees). */
+static char **dead_letter_fields(const batch_t *b)
+{
+    char *row = row_text(b, BATCH_DEAD_LETTERS), *p = row;
+    char **f = calloc(12, sizeof(*f));
+
+    assert_int_equal(b->tables[BATCH_DEAD_LETTERS].rows, 1);
+    for (int i = 0; i < 11; i++) {
+        size_t n = strcspn(p, "\t\n");
+        f[i] = strndup(p, n);
+        p += n + 1;
+    }
+    free(row);
+    return f;
+}
+
+static void free_fields(char **f)
+{
+    for (int i = 0; f[i] != NULL; i++)
+        free(f[i]);
+    free(f);
+}
+
+/* Over the size limit: a bounded prefix, cut at a character when it is
+ * text, escaped raw bytes otherwise; under it, whole; payload_bytes always
+ * the original size. */
+static void test_oversized_dead_letters(void **state)
+{
+    const rows_conf_t small = {"test-group", 5000};
+    rows_msg_t m = {"user-events", 3, 9, "K1", 2, NULL, 0};
+    char reason[256], **f, *msg = malloc(10000), num[24];
+    batch_t b;
+    (void)state;
+
+    batch_init(&b);
+    /* text with a two-byte character across byte 4096 */
+    memset(msg, 'a', 10000);
+    memcpy(msg + 4095, "\xc3\xa9", 2);
+    m.payload = msg, m.len = 10000;
+    assert_int_equal(rows_add_message(&b, &small, &m, NOW_MS, reason, sizeof(reason)), 0);
+    assert_non_null(strstr(reason, "over the 5000 byte limit"));
+    f = dead_letter_fields(&b);
+    assert_int_equal(strlen(f[6]), 4095);
+    assert_memory_equal(f[6], msg, 4095);
+    assert_string_equal(f[7], "utf8");
+    assert_string_equal(f[8], "10000");
+    assert_string_equal(f[9], "t");
+    free_fields(f);
+
+    /* not text: the first 4096 bytes, escaped */
+    batch_reset(&b);
+    memset(msg, 0xff, 10000);
+    assert_int_equal(rows_add_message(&b, &small, &m, NOW_MS, reason, sizeof(reason)), 0);
+    f = dead_letter_fields(&b);
+    assert_int_equal(strlen(f[6]), 4096 * 5); /* \xff, its backslash doubled by COPY */
+    assert_memory_equal(f[6], "\\\\xff\\\\xff", 10);
+    assert_string_equal(f[7], "escape");
+    assert_string_equal(f[8], "10000");
+    assert_string_equal(f[9], "t");
+    free_fields(f);
+
+    /* over the limit but within the prefix: whole */
+    batch_reset(&b);
+    memset(msg, 'b', 10000);
+    m.len = 4096;
+    assert_int_equal(rows_add_message(&b, &(rows_conf_t){"test-group", 4000}, &m, NOW_MS, reason,
+                                      sizeof(reason)),
+                     0);
+    f = dead_letter_fields(&b);
+    assert_int_equal(strlen(f[6]), 4096);
+    assert_string_equal(f[9], "f");
+    free_fields(f);
+
+    /* rejected for another reason: whole, however long */
+    batch_reset(&b);
+    m.len = 9999;
+    assert_int_equal(rows_add_message(&b, &conf, &m, NOW_MS, reason, sizeof(reason)), 0);
+    assert_non_null(strstr(reason, "invalid JSON"));
+    f = dead_letter_fields(&b);
+    assert_int_equal(strlen(f[6]), 9999);
+    snprintf(num, sizeof(num), "%d", 9999);
+    assert_string_equal(f[8], num);
+    assert_string_equal(f[9], "f");
+    free_fields(f);
+    free(msg);
     batch_free(&b);
 }
 
@@ -260,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_totals_mismatch_is_stored_and_flagged),
         cmocka_unit_test(test_hostile_corpus),
         cmocka_unit_test(test_raw_bytes),
+        cmocka_unit_test(test_oversized_dead_letters),
         cmocka_unit_test(test_topic_tables),
         cmocka_unit_test(test_offsets_and_gaps),
     };

@@ -3,10 +3,10 @@
  * real PostgreSQL (never a mock): the schema and its partitions, writing a
  * batch exactly once, dedup of resent events, the offset fence (also racing
  * another writer), a rejected row, the default partition and moving its
- * rows, re-applying init.sql, concurrent partition creation, losing the
- * server mid-session, the deadlines of common/db.c (defaults, and
- * overrides through the connection string and PG* variables) and its array
- * literals.
+ * rows, re-applying init.sql (also to add dead_letter_events' newer
+ * columns), concurrent partition creation, losing the server mid-session,
+ * the deadlines of common/db.c (defaults, and overrides through the
+ * connection string and PG* variables) and its array literals.
  *
  * The server comes from the PG* environment; without PGHOST and PGDATABASE,
  * or when no connection can be made, the program exits 77 (skipped).
@@ -277,6 +277,8 @@ static void add_dead_letter(batch_t *b, const char *topic, int32_t part, int64_t
     batch_field(t, 0, "utf8");
     batch_field(t, 0, payload);
     batch_field(t, 0, "utf8");
+    batch_field_int(t, 0, (int64_t)strlen(payload));
+    batch_field(t, 0, "f");
     batch_field(t, 0, "missing field \"event_id\"");
     batch_end_row(t);
 }
@@ -438,9 +440,10 @@ static void test_flush_all_and_resend(void **state)
            1, tx);
     assert_string_equal(got, "1:2x10.00=20.00,2:2x10.00=20.00");
     q_text(got, sizeof(got), "SELECT payload || ' ' || payload_encoding || ' ' || kafka_offset"
+                             " || ' ' || payload_bytes || ' ' || payload_truncated"
                              " FROM dead_letter_events WHERE consumer_group = $1",
            1, group);
-    assert_string_equal(got, "{\"bad\": true} utf8 9");
+    assert_string_equal(got, "{\"bad\": true} utf8 9 13 false");
     q_text(got, sizeof(got), "SELECT first_missing_offset || '-' || last_missing_offset || ' ' || kind"
                              " FROM stream_gaps WHERE consumer_group = $1",
            1, group);
@@ -701,6 +704,50 @@ static void test_reapply_init_sql(void **state)
     assert_int_equal(count_by_id("user_events", "event_id", ue), 1);
     batch_free(&b);
     sink_destroy(s);
+}
+
+/* A database created before dead_letter_events had payload_bytes and
+ * payload_truncated gets them from init.sql, twice without harm; rows
+ * stored before keep NULL and false. All inside one transaction that is
+ * rolled back (init.sql's own BEGIN and COMMIT lines left out). */
+static void test_dead_letter_columns_added(void **state)
+{
+    const char *init = getenv("ECOM_INIT_SQL");
+    FILE *f;
+    char line[4096], got[64];
+    buf_t sql;
+
+    (void)state;
+    if (init == NULL || *init == '\0')
+        skip();
+    f = fopen(init, "r");
+    assert_non_null(f);
+    buf_init(&sql);
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strcmp(line, "BEGIN;\n") != 0 && strcmp(line, "COMMIT;\n") != 0)
+            buf_puts(&sql, line);
+    fclose(f);
+    assert_false(sql.oom);
+
+    q_exec("BEGIN");
+    q_exec("ALTER TABLE dead_letter_events DROP COLUMN payload_bytes, DROP COLUMN payload_truncated");
+    q_int("INSERT INTO dead_letter_events (consumer_group, topic, kafka_key_encoding, payload,"
+          " payload_encoding, reason) VALUES ($1, 'user-events', 'null', 'old', 'utf8', 'old row')",
+          1, group);
+    q_exec("SET LOCAL client_min_messages = warning");
+    q_exec(sql.data);
+    q_exec(sql.data);
+    assert_int_equal(q_int("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public'"
+                           " AND table_name = 'dead_letter_events'"
+                           " AND column_name IN ('payload_bytes', 'payload_truncated')",
+                           0),
+                     2);
+    q_text(got, sizeof(got), "SELECT (payload_bytes IS NULL) || ' ' || payload_truncated"
+                             " FROM dead_letter_events WHERE consumer_group = $1 AND reason = 'old row'",
+           1, group);
+    assert_string_equal(got, "true false");
+    q_exec("ROLLBACK");
+    buf_free(&sql);
 }
 
 /* The first free run of `n` future days without partitions, as days from
@@ -1257,6 +1304,7 @@ int main(void)
         cmocka_unit_test(test_rejected_row),
         cmocka_unit_test(test_old_event_default_partition),
         cmocka_unit_test(test_reapply_init_sql),
+        cmocka_unit_test(test_dead_letter_columns_added),
         cmocka_unit_test(test_concurrent_ensure),
         cmocka_unit_test(test_backend_killed),
         cmocka_unit_test(test_server_restart),
