@@ -17,7 +17,10 @@
  *      transactions that were new) and inventory_updates;
  *   3. COPY straight into dead_letter_events and stream_gaps;
  *   4. COMMIT.
- * Statements, COPY and recovery go through common/db.c.
+ * When the fence fails, the transaction is rolled back and then each
+ * partition's stored offset is read again, to tell a commit PostgreSQL lost
+ * from another instance's write (explain_fence). Statements, COPY and
+ * recovery go through common/db.c.
  */
 #include "sink.h"
 #include "db.h"
@@ -276,51 +279,6 @@ static const char fence_insert_sql[] =
     " FROM unnest($2::text[], $3::int[], $4::bigint[]) AS v(topic, kafka_partition, next_offset)"
     " ORDER BY 2, 3 ON CONFLICT DO NOTHING";
 
-/* Logs a failed fence with the value stream_offsets holds now. */
-static void log_fenced(sink_t *s, const batch_offset_t *o, const char *const *params)
-{
-    PGresult *res = PQexecParams(s->conn, offset_select_sql, 3, NULL, params, NULL, NULL, 0);
-    const char *held = "unknown";
-
-    if (PQresultStatus(res) == PGRES_TUPLES_OK)
-        held = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "no row";
-    if (o->committed_next < 0)
-        LOG_ERROR("offset fence failed for %s [%d] in consumer group \"%s\": the batch expects no stored offset, stream_offsets holds %s (batch ends at %lld)",
-                  o->topic, (int)o->partition, s->group, held, (long long)o->next);
-    else
-        LOG_ERROR("offset fence failed for %s [%d] in consumer group \"%s\": the batch expects next_offset %lld, stream_offsets holds %s (batch ends at %lld)",
-                  o->topic, (int)o->partition, s->group, (long long)o->committed_next, held,
-                  (long long)o->next);
-    LOG_ERROR("detail: another instance of the consumer group stored this partition; the batch is not written");
-    PQclear(res);
-}
-
-/* After a failed fence: names each partition whose stored offset is not the
- * one the batch started from. */
-static void log_fence_failures(sink_t *s, const batch_t *b)
-{
-    for (size_t i = 0; i < b->offset_count; i++) {
-        const batch_offset_t *o = &b->offsets[i];
-        char part[16];
-        const char *params[3] = {s->group, o->topic, part};
-        PGresult *res;
-        int matches;
-
-        snprintf(part, sizeof(part), "%" PRId32, o->partition);
-        res = PQexecParams(s->conn, offset_select_sql, 3, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            PQclear(res);
-            return;
-        }
-        matches = o->committed_next < 0 ? PQntuples(res) == 0
-                  : PQntuples(res) == 1 &&
-                        strtoll(PQgetvalue(res, 0, 0), NULL, 10) == o->committed_next;
-        PQclear(res);
-        if (!matches)
-            log_fenced(s, o, params);
-    }
-}
-
 /* The fence's parameters: [0] the partitions the batch expects a stored
  * offset for (updated), [1] those it expects none for (inserted); each
  * array one text parameter. */
@@ -380,7 +338,8 @@ static void fence_sets_free(fence_set_t set[2])
 /* Moves every partition's next_offset from committed_next to next, only if
  * stream_offsets still holds committed_next (no row for -1), in two or three
  * statements whatever the number of partitions. Returns SINK_OK,
- * SINK_FENCED (logged) or SINK_RETRY (database error, logged). */
+ * SINK_FENCED (not logged: see explain_fence) or SINK_RETRY (database
+ * error, logged). */
 static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
 {
     fence_set_t set[2];
@@ -418,11 +377,57 @@ static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
             st = SINK_FENCED;
         PQclear(res);
     }
-    if (st == SINK_FENCED)
-        log_fence_failures(s, b);
 out:
     fence_sets_free(set);
     return st;
+}
+
+/* After a fence failed and the transaction was rolled back: compares what
+ * stream_offsets holds for each partition of the batch with what the batch
+ * expected, and logs one line for each that differs, counting it in res:
+ * behind, or no row where one was expected, means PostgreSQL lost a commit
+ * (asynchronous commit and a server crash, or a restore); ahead, or a row
+ * where none was expected, means another instance stored the partition.
+ * Stops at the first read that fails (logged). */
+static void explain_fence(sink_t *s, const batch_t *b, sink_result_t *res)
+{
+    for (size_t i = 0; i < b->offset_count && s->conn != NULL; i++) {
+        const batch_offset_t *o = &b->offsets[i];
+        char part[16], expected[48], held[32];
+        const char *params[3] = {s->group, o->topic, part};
+        PGresult *r;
+        int64_t stored = -1;
+
+        snprintf(part, sizeof(part), "%" PRId32, o->partition);
+        r = db_run(s->conn, "could not read the stored offset after a failed fence",
+                   offset_select_sql, 3, params, PGRES_TUPLES_OK);
+        if (r == NULL) {
+            recover(s);
+            return;
+        }
+        if (PQntuples(r) == 1)
+            stored = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        if (stored == o->committed_next)
+            continue;
+        if (o->committed_next < 0)
+            snprintf(expected, sizeof(expected), "no stored offset");
+        else
+            snprintf(expected, sizeof(expected), "next_offset %lld", (long long)o->committed_next);
+        if (stored < 0)
+            snprintf(held, sizeof(held), "no row");
+        else
+            snprintf(held, sizeof(held), "%lld", (long long)stored);
+        if (o->committed_next >= 0 && stored < o->committed_next) {
+            res->fence_lost++;
+            LOG_ERROR("offset fence failed for %s [%d] in consumer group \"%s\": the batch expects %s, stream_offsets holds %s (batch ends at %lld): PostgreSQL lost a commit (asynchronous commit and a server crash, or a restore); the batch is not written",
+                      o->topic, (int)o->partition, s->group, expected, held, (long long)o->next);
+        } else {
+            res->fence_other++;
+            LOG_ERROR("offset fence failed for %s [%d] in consumer group \"%s\": the batch expects %s, stream_offsets holds %s (batch ends at %lld): another instance of the consumer group stored this partition; the batch is not written",
+                      o->topic, (int)o->partition, s->group, expected, held, (long long)o->next);
+        }
+    }
 }
 
 /* The common case: no event of the batch is stored yet, so its raw rows
@@ -561,6 +566,8 @@ sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res)
 
 fail:
     recover(s);
+    if (st == SINK_FENCED)
+        explain_fence(s, b, res);
     memset(res->inserted, 0, sizeof(res->inserted));
     return st;
 }

@@ -8,7 +8,12 @@
  * new next_offset of every partition in the batch. The offset update is
  * fenced: it only applies when stream_offsets still holds the value the
  * batch started from, so a partition that another instance already
- * processed is never written twice.
+ * processed is never written twice. A failed fence is explained per
+ * partition (one log line each, counted in sink_result_t): a stored offset
+ * behind the expected one, or missing, means PostgreSQL lost a commit
+ * ("PostgreSQL lost a commit" in the log: a crash under synchronous_commit
+ * = off); one ahead, or present where none was expected, means "another
+ * instance" of the consumer group stored the partition.
  *
  * Not thread-safe; one sink per consumer thread.
  */
@@ -22,13 +27,19 @@
 typedef enum {
     SINK_OK = 0,
     SINK_RETRY,  /* database trouble: nothing was written; keep the batch */
-    SINK_FENCED, /* another consumer moved an offset: batch not written */
+    SINK_FENCED, /* a stored offset is not the expected one: batch not
+                  * written (see fence_lost, fence_other) */
 } sink_status_t;
 
 typedef struct {
     long long inserted[BATCH_TABLES]; /* rows that were new */
     long long staged[BATCH_TABLES];   /* rows in the batch */
     double seconds;                   /* duration of the transaction */
+    /* On SINK_FENCED, the partitions whose stored offset is not the one
+     * the batch expected (both 0 when stream_offsets could not be read): */
+    int fence_lost;  /* behind, or no row: PostgreSQL lost a commit */
+    int fence_other; /* ahead, or a row where none was expected: another
+                      * instance stored the partition */
 } sink_result_t;
 
 typedef struct sink sink_t;
@@ -65,7 +76,9 @@ void sink_set_cluster_id(sink_t *s, const char *cluster_id);
 int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
                      int64_t *next, char *cluster_id, size_t cluster_size);
 
-/* Writes the batch (see above). On SINK_OK fills res. */
+/* Writes the batch (see above). Zeroes res first; on SINK_OK fills it,
+ * on SINK_FENCED fills staged, fence_lost and fence_other. res may be
+ * NULL. */
 sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res);
 
 /* The connection, for health checks; NULL when not connected. */

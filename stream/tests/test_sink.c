@@ -2,11 +2,12 @@
  * test_sink.c - stream/sink.c and the stream tables of sql/init.sql against a
  * real PostgreSQL (never a mock): the schema and its partitions, writing a
  * batch exactly once, dedup of resent events, the offset fence (also racing
- * another writer), a rejected row, the default partition and moving its
- * rows, re-applying init.sql (also to add dead_letter_events' newer
- * columns), concurrent partition creation, losing the server mid-session,
- * the deadlines of common/db.c (defaults, and overrides through the
- * connection string and PG* variables) and its array literals.
+ * another writer, and telling a lost commit from another instance), a
+ * rejected row, the default partition and moving its rows, re-applying
+ * init.sql (also to add dead_letter_events' newer columns), concurrent
+ * partition creation, losing the server mid-session, the deadlines of
+ * common/db.c (defaults, and overrides through the connection string and
+ * PG* variables) and its array literals.
  *
  * The server comes from the PG* environment; without PGHOST and PGDATABASE,
  * or when no connection can be made, the program exits 77 (skipped).
@@ -1031,6 +1032,126 @@ static void test_server_restart(void **state)
     sink_destroy(s);
 }
 
+/* ---- the offset fence, explained ------------------------------------- */
+
+/* Runs sink_flush with stderr in a temporary file; returns what was logged
+ * (the caller frees it). */
+static char *flush_logged(sink_t *s, const batch_t *b, sink_result_t *res, sink_status_t *st)
+{
+    FILE *log = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    long size;
+    char *text;
+
+    assert_non_null(log);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(log), STDERR_FILENO) >= 0);
+    *st = sink_flush(s, b, res);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    assert_int_equal(fseek(log, 0, SEEK_END), 0); /* written through the descriptor */
+    size = ftell(log);
+    assert_true(size >= 0);
+    text = calloc(1, (size_t)size + 1);
+    assert_non_null(text);
+    rewind(log);
+    assert_int_equal(fread(text, 1, (size_t)size, log), (size_t)size);
+    fclose(log);
+    fputs(text, stderr); /* still shown in the test's output */
+    return text;
+}
+
+static int count_lines_with(const char *text, const char *what)
+{
+    int n = 0;
+
+    for (const char *line = text; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        const char *hit = strstr(line, what);
+        n += hit != NULL && hit < line + len;
+        line += len + (end != NULL);
+    }
+    return n;
+}
+
+static void set_stored(int partition, const char *value)
+{
+    char p[16];
+
+    snprintf(p, sizeof(p), "%d", partition);
+    if (value == NULL)
+        q_int("DELETE FROM stream_offsets WHERE consumer_group = $1 AND topic = 'user-events'"
+              " AND kafka_partition = $2::integer",
+              2, group, p);
+    else
+        q_int("INSERT INTO stream_offsets (consumer_group, topic, kafka_partition, next_offset)"
+              " VALUES ($1, 'user-events', $2::integer, $3::bigint) ON CONFLICT"
+              " (consumer_group, topic, kafka_partition) DO UPDATE SET next_offset = excluded.next_offset",
+              3, group, p, value);
+}
+
+/* One flush that must fail its fence: checks the counts, and that each
+ * differing partition got exactly one log line with its explanation. */
+static void expect_fence(sink_t *s, const int64_t (*parts)[2], size_t n, int lost, int other)
+{
+    batch_t b;
+    sink_result_t res;
+    sink_status_t st;
+    char id[37], when[TS_RFC3339_LEN], *log;
+
+    now_text(when);
+    new_uuid(id);
+    batch_init(&b);
+    add_user_event(&b, id, when, (int32_t)parts[0][0], 0, "ua");
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(batch_note_offset(&b, "user-events", (int32_t)parts[i][0], parts[i][1],
+                                           parts[i][1] < 0 ? 1 : parts[i][1] + 1),
+                         0);
+    log = flush_logged(s, &b, &res, &st);
+    assert_int_equal(st, SINK_FENCED);
+    assert_int_equal(res.fence_lost, lost);
+    assert_int_equal(res.fence_other, other);
+    assert_int_equal(res.staged[BATCH_USER_EVENTS], 1);
+    assert_int_equal(res.inserted[BATCH_USER_EVENTS], 0);
+    assert_int_equal(count_lines_with(log, "offset fence failed"), lost + other);
+    assert_int_equal(count_lines_with(log, "PostgreSQL lost a commit"), lost);
+    assert_int_equal(count_lines_with(log, "another instance"), other);
+    assert_true(sink_connected(s));
+    assert_int_equal(count_by_id("user_events", "event_id", id), 0);
+    free(log);
+    batch_free(&b);
+}
+
+/* stream_offsets behind the batch, or without the row it expects: a lost
+ * commit (synchronous_commit = off and a crash); ahead, or with a row it
+ * does not expect: another instance. */
+static void test_fence_classified(void **state)
+{
+    sink_t *s = connected_sink();
+    char id[37];
+
+    (void)state;
+    flush_one(s, 12, -1, 10, SINK_OK, id);
+    flush_one(s, 13, -1, 20, SINK_OK, id);
+    flush_one(s, 14, -1, 5, SINK_OK, id);
+
+    set_stored(12, "7"); /* the commit that moved 7 to 10 was lost */
+    expect_fence(s, (const int64_t[][2]){{12, 10}}, 1, 1, 0);
+    set_stored(12, NULL); /* the commit that created the row was lost */
+    expect_fence(s, (const int64_t[][2]){{12, 10}}, 1, 1, 0);
+    set_stored(12, "10");
+    expect_fence(s, (const int64_t[][2]){{13, 15}}, 1, 0, 1);  /* ahead */
+    expect_fence(s, (const int64_t[][2]){{13, -1}}, 1, 0, 1);  /* a row, none expected */
+    /* Mixed: 12 behind (lost), 13 as expected (not counted), 14 present. */
+    expect_fence(s, (const int64_t[][2]){{12, 12}, {13, 20}, {14, -1}}, 3, 1, 1);
+    assert_int_equal(stored_offset("user-events", 12), 10);
+    assert_int_equal(stored_offset("user-events", 13), 20);
+    assert_int_equal(stored_offset("user-events", 14), 5);
+    flush_one(s, 12, 10, 11, SINK_OK, id); /* the session still works */
+    sink_destroy(s);
+}
+
 /* ---- deadlines toward PostgreSQL ------------------------------------- */
 
 /* The value libpq uses for keyword on conn ("" when unset). */
@@ -1301,6 +1422,7 @@ int main(void)
         cmocka_unit_test(test_same_transaction_twice),
         cmocka_unit_test(test_fenced),
         cmocka_unit_test(test_fence_race),
+        cmocka_unit_test(test_fence_classified),
         cmocka_unit_test(test_rejected_row),
         cmocka_unit_test(test_old_event_default_partition),
         cmocka_unit_test(test_reapply_init_sql),
