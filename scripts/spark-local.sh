@@ -435,9 +435,9 @@ daemon_pid() {
     [[ -f $2 ]] || return 1
     pid=$(<"$2")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$1" || return 1
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$1" || return 1
     # Ours, not another cluster's: started with this conf directory.
-    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF -- "SPARK_CONF_DIR=$conf" ||
+    tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF -- "SPARK_CONF_DIR=$conf" ||
         [[ ! -r /proc/$pid/environ ]] || return 1
     printf '%s' "$pid"
 }
