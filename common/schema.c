@@ -22,10 +22,6 @@ const schema_topic_info_t schema_topics[SCHEMA_TOPICS] = {
     [SCHEMA_INVENTORY] = {"inventory-updates", "inventory_updates", NULL},
 };
 
-/* Transitional, see schema.h. */
-const char *const schema_topic_names[SCHEMA_TOPICS] = {
-    "user-events", "transactions", "inventory-updates"};
-
 int schema_topic_from_name(const char *name)
 {
     for (int t = 0; t < SCHEMA_TOPICS; t++)

@@ -51,10 +51,6 @@ typedef struct {
 
 extern const schema_topic_info_t schema_topics[SCHEMA_TOPICS];
 
-/* Transitional: the same names as schema_topics[t].name, kept until
- * stream/ingest.c and stream/ledger.c read the table instead. */
-extern const char *const schema_topic_names[SCHEMA_TOPICS];
-
 /* The topic for a name, or -1. */
 int schema_topic_from_name(const char *name);
 

@@ -54,17 +54,7 @@ typedef enum {
 /* COPY text rows of one table: buf.data[0..buf.len), buf.oom when an
  * append ran out of memory; rows counts them. */
 typedef struct {
-    union {
-        buf_t buf;
-        /* Transitional, read-only: the old names of buf's members, until
-         * stream/ingest.c uses batch_text_bytes() instead of .len. */
-        struct {
-            char *data;
-            size_t len;
-            size_t cap;
-            int oom;
-        };
-    };
+    buf_t buf;
     size_t rows;
 } batch_buf_t;
 

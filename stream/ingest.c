@@ -84,7 +84,7 @@ static void init_metrics(ingest_t *in)
     metrics_t *m = in->metrics;
 
     for (int t = 0; t < SCHEMA_TOPICS; t++) {
-        const char *topic = schema_topic_names[t];
+        const char *topic = schema_topics[t].name;
         in->tm[t].consumed = metrics_counter(m, "messages_consumed_total",
             "Kafka messages consumed and committed to PostgreSQL", "topic=\"%s\"", topic);
         in->tm[t].stored = metrics_counter(m, "messages_stored_total",
@@ -122,7 +122,7 @@ static part_metrics_t *part_metrics(ingest_t *in, ledger_part_t *p)
     part_metrics_t *pm = p->io;
 
     if (pm == NULL && (pm = calloc(1, sizeof(*pm))) != NULL) {
-        const char *topic = schema_topic_names[p->topic];
+        const char *topic = schema_topics[p->topic].name;
         pm->lag = metrics_gauge(in->metrics, "consumer_lag_messages",
             "High watermark minus the next offset to store", "topic=\"%s\",partition=\"%d\"",
             topic, (int)p->partition);
@@ -150,7 +150,7 @@ typedef struct {
 static void collect_change(void *arg, ledger_part_t *p, ledger_action_t a)
 {
     changes_t *c = arg;
-    const char *topic = schema_topic_names[p->topic];
+    const char *topic = schema_topics[p->topic].name;
 
     if (a == LEDGER_PAUSE)
         rd_kafka_topic_partition_list_add(c->pause, topic, p->partition);
@@ -209,20 +209,12 @@ static void set_pg_up(ingest_t *in, int up, const char *why)
 
 static void account_committed(ingest_t *in, const batch_t *b, const sink_result_t *res)
 {
-    static const struct {
-        int topic;
-        batch_table_t table;
-    } raw[] = {{SCHEMA_USER_EVENTS, BATCH_USER_EVENTS},
-               {SCHEMA_TRANSACTIONS, BATCH_TRANSACTIONS},
-               {SCHEMA_INVENTORY, BATCH_INVENTORY_UPDATES}};
     int64_t now_ms = ts_now_ms();
 
-    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
-        metrics_counter_add(in->tm[raw[i].topic].stored, (uint64_t)res->inserted[raw[i].table]);
-        metrics_counter_add(in->tm[raw[i].topic].duplicates,
-                            (uint64_t)(res->staged[raw[i].table] - res->inserted[raw[i].table]));
-    }
     for (int t = 0; t < SCHEMA_TOPICS; t++) {
+        int table = batch_topic_table((schema_topic_t)t);
+        metrics_counter_add(in->tm[t].stored, (uint64_t)res->inserted[table]);
+        metrics_counter_add(in->tm[t].duplicates, (uint64_t)(res->staged[table] - res->inserted[table]));
         metrics_counter_add(in->tm[t].consumed, (uint64_t)b->consumed[t]);
         metrics_counter_add(in->tm[t].dead, (uint64_t)b->dead[t]);
         metrics_counter_add(in->tm[t].gaps, (uint64_t)b->gaps[t]);
@@ -256,7 +248,8 @@ static void commit_to_kafka(ingest_t *in, const batch_t *b)
 static void settle_flush(ingest_t *in, sink_status_t st, const sink_result_t *res)
 {
     ledger_write_t w = st == SINK_OK ? LEDGER_WRITE_OK
-                     : st == SINK_RETRY ? LEDGER_WRITE_RETRY : LEDGER_WRITE_FENCED_OTHER;
+                     : st == SINK_RETRY ? LEDGER_WRITE_RETRY
+                     : res->fence_lost > 0 ? LEDGER_WRITE_FENCED_LOST : LEDGER_WRITE_FENCED_OTHER;
     size_t held = in->inflight.messages + in->batch.messages;
     int64_t now = ts_monotonic_us();
 
@@ -292,7 +285,7 @@ static void settle_flush(ingest_t *in, sink_status_t st, const sink_result_t *re
 /* Applies one partition's stored offset, read by a load job. */
 static void settle_loaded_part(ingest_t *in, ledger_part_t *p, const flusher_load_t *it)
 {
-    const char *topic = schema_topic_names[p->topic];
+    const char *topic = schema_topics[p->topic].name;
     int other_cluster = it->found == 1 && in->cluster_id[0] != '\0' && it->cluster[0] != '\0' &&
                         strcmp(it->cluster, in->cluster_id) != 0;
     int64_t expected = p->stored; /* what this instance last knew, -1: nothing */
@@ -407,7 +400,7 @@ static void pump(ingest_t *in, int flush_now)
     } else if ((n = ledger_load_due(in->ledger, now, due, MAX_LOADS)) > 0) {
         for (size_t i = 0; i < n; i++) {
             in->load_parts[i] = due[i];
-            in->loads[i] = (flusher_load_t){schema_topic_names[due[i]->topic], due[i]->partition,
+            in->loads[i] = (flusher_load_t){schema_topics[due[i]->topic].name, due[i]->partition,
                                             -1, 0, ""};
         }
         in->load_count = n;
@@ -580,17 +573,9 @@ static void handle_message(ingest_t *in, rd_kafka_message_t *msg)
         in->batch.first_arrival_us = ts_monotonic_us();
 }
 
-static size_t batch_bytes(const batch_t *b)
-{
-    size_t n = 0;
-    for (int t = 0; t < BATCH_TABLES; t++)
-        n += b->tables[t].len;
-    return n;
-}
-
 static int batch_full(const ingest_t *in)
 {
-    return in->batch.messages >= in->conf.flush_rows || batch_bytes(&in->batch) >= in->conf.flush_bytes;
+    return in->batch.messages >= in->conf.flush_rows || batch_text_bytes(&in->batch) >= in->conf.flush_bytes;
 }
 
 static int flush_due(const ingest_t *in)
@@ -614,7 +599,7 @@ static void update_watermarks(ingest_t *in, int64_t now)
         int64_t lo = -1, hi = -1;
         part_metrics_t *pm = part_metrics(in, p);
 
-        if (rd_kafka_get_watermark_offsets(in->rk, schema_topic_names[p->topic], p->partition, &lo,
+        if (rd_kafka_get_watermark_offsets(in->rk, schema_topics[p->topic].name, p->partition, &lo,
                                            &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
             continue;
         ledger_watermarks(p, lo, hi, now);

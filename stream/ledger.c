@@ -269,7 +269,7 @@ int ledger_seal(ledger_t *l, batch_t *b, int64_t now_us)
     ledger_part_t *p;
 
     while ((p = ledger_next_part(l, &i)) != NULL)
-        if (p->dirty && batch_note_offset(b, schema_topic_names[p->topic], p->partition,
+        if (p->dirty && batch_note_offset(b, schema_topics[p->topic].name, p->partition,
                                           p->fence, p->pos) != 0)
             return -1;
     i = 0;

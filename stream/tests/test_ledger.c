@@ -105,7 +105,7 @@ static void assert_offset(const batch_t *b, int32_t partition, int64_t from, int
 {
     for (size_t i = 0; i < b->offset_count; i++) {
         if (b->offsets[i].partition == partition &&
-            strcmp(b->offsets[i].topic, schema_topic_names[SCHEMA_USER_EVENTS]) == 0) {
+            strcmp(b->offsets[i].topic, schema_topics[SCHEMA_USER_EVENTS].name) == 0) {
             assert_int_equal(b->offsets[i].committed_next, from);
             assert_int_equal(b->offsets[i].next, to);
             return;

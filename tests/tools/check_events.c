@@ -97,7 +97,7 @@ int main(void)
     for (int t = 0; t < SCHEMA_TOPICS; t++) {
         printf("%s\"%s\":{\"messages\":%ld,\"valid\":%ld,\"invalid\":%ld,\"bad_key\":%ld,"
                "\"distinct_ids\":%ld}",
-               t ? "," : "", schema_topic_names[t], counts[t].messages, counts[t].valid,
+               t ? "," : "", schema_topics[t].name, counts[t].messages, counts[t].valid,
                counts[t].invalid, counts[t].bad_key, distinct(&counts[t]));
         for (size_t i = 0; i < counts[t].nids; i++)
             free(counts[t].ids[i]);
