@@ -173,6 +173,14 @@ int sink_connected(const sink_t *s) { return s != NULL && s->conn != NULL; }
 
 PGconn *sink_conn(sink_t *s) { return s ? s->conn : NULL; }
 
+static const char *const session_sql[] = {
+    "SET TIME ZONE 'UTC'",
+    "SET idle_in_transaction_session_timeout = '15s'",
+    "SET tcp_keepalives_idle = 5",
+    "SET tcp_keepalives_interval = 2",
+    "SET tcp_keepalives_count = 3",
+};
+
 int sink_connect(sink_t *s, int max_wait_ms)
 {
     drop_conn(s);
@@ -180,11 +188,17 @@ int sink_connect(sink_t *s, int max_wait_ms)
     if (s->conn == NULL)
         return -1;
     PQsetNoticeReceiver(s->conn, notice_cb, NULL);
-    /* Timestamps in the batch carry their offset; UTC only makes the
-     * session's own conversions (partition days) independent of the server. */
-    if (db_run_cmd(s->conn, "could not prepare the PostgreSQL session", "SET TIME ZONE 'UTC'") != 0 ||
-        db_run_cmd(s->conn, "could not prepare the PostgreSQL session",
-                s->async_commit ? "SET synchronous_commit = off" : "SET synchronous_commit = on") != 0)
+    /* Timestamps carry their offset; UTC only makes the session's own
+     * conversions (partition days) independent of the server. A flush
+     * never leaves its transaction idle, so a session idle in one is a
+     * client that vanished (a network partition sends no reset): the server
+     * ends it, and its locks on stream_offsets, within 15 s, and notices a
+     * dead client by its own keepalives. */
+    for (size_t i = 0; i < sizeof(session_sql) / sizeof(session_sql[0]); i++)
+        if (db_run_cmd(s->conn, "could not prepare the PostgreSQL session", session_sql[i]) != 0)
+            goto fail;
+    if (db_run_cmd(s->conn, "could not prepare the PostgreSQL session",
+                   s->async_commit ? "SET synchronous_commit = off" : "SET synchronous_commit = on") != 0)
         goto fail;
     for (int t = 0; t < BATCH_TABLES; t++) {
         if (targets[t].stage_sql == NULL)

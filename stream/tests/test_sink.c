@@ -1243,6 +1243,12 @@ static void test_deadline_defaults(void **state)
     assert_string_equal(got, "30s");
     show(c, "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'", got, sizeof(got));
     assert_string_equal(got, "30000");
+    /* The server ends a session a vanished client left in a transaction. */
+    show(c, "SHOW idle_in_transaction_session_timeout", got, sizeof(got));
+    assert_string_equal(got, "15s");
+    show(c, "SHOW tcp_keepalives_idle", got, sizeof(got));
+    if (getenv("PGHOST") != NULL && getenv("PGHOST")[0] != '/')
+        assert_string_equal(got, "5");
     /* On a TCP connection (test_sink_pg.sh uses localhost), the kernel's
      * view too. */
     if (getenv("PGHOST") != NULL && getenv("PGHOST")[0] != '/')
