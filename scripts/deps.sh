@@ -22,8 +22,9 @@ run=(postgresql-15 postgresql-client-15 kcat curl)
 # /usr/bin/python3 with kafka-python, PyYAML and snappy (test_broker.sh,
 # test_compose.sh, lib.sh, bench/); docker-compose config (test_compose.sh);
 # GNU time and procps (bench/); ip and nft for the network-fault tests;
+# confluent-kafka's transactional producer (test_stream_faults.sh);
 # clang and its libFuzzer runtime (scripts/fuzz.sh).
-test=(valgrind libcurl4-openssl-dev python3 python3-kafka python3-yaml python3-snappy
+test=(valgrind libcurl4-openssl-dev python3 python3-kafka python3-yaml python3-snappy python3-confluent-kafka
     docker-compose time procps iproute2 nftables clang libclang-rt-14-dev)
 
 case ${1:-} in
