@@ -514,6 +514,7 @@ write_state() {
     cat >"$statefile" <<EOF
 master_url=$master_url
 webui=http://$ui_host:$webui_port/
+json_url=$json_url
 worker_webui_port=$worker_webui_port
 pyspark=$version
 spark_home=$spark_home
@@ -539,10 +540,21 @@ cmd_start() {
     mpid=$(master_pid || true)
     wpid=$(worker_pid || true)
     if [[ -n $mpid ]]; then
+        # The running cluster's addresses win over changed settings.
         p=$(state_get master_url)
         if [[ -n $p && $p != "$master_url" ]]; then
             warn "the master runs at $p, not $master_url; stop and start it to move it"
             master_url=$p
+        fi
+        p=$(state_get json_url)
+        [[ -n $p ]] || { p=$(state_get webui); p=${p:+${p}json/}; }
+        if [[ -n $p && $p != "$json_url" ]]; then
+            warn "the master UI is $p, not $json_url; stop and start it to move it"
+            json_url=$p
+        fi
+        if [[ -n $wpid ]]; then
+            p=$(state_get worker_webui_port)
+            worker_webui_port=${p:-$worker_webui_port}
         fi
         say "master already running (pid $mpid)"
     else
@@ -573,10 +585,11 @@ cmd_start() {
         spawn org.apache.spark.deploy.worker.Worker "$worker_log" "$worker_pidfile" \
             --host "$local_ip" --port "$worker_port" --webui-port "$worker_webui_port" \
             --cores "$worker_cores" --memory "$worker_memory" --work-dir "$data/work" "$master_url"
+        sed -i "s/^worker_webui_port=.*/worker_webui_port=$worker_webui_port/" "$statefile" 2>/dev/null || true
     fi
     wait_for worker "$deadline" "$worker_pidfile" org.apache.spark.deploy.worker.Worker \
         "$worker_log" worker_ready || die "the worker did not register with the master" "see \"$worker_log\""
-    say "ready: $master_url, UI http://$ui_host:$webui_port/ (json: $json_url)"
+    say "ready: $master_url, UI ${json_url%json/} (json: $json_url)"
 }
 
 # stop_daemon NAME PID PIDFILE: SIGTERM, then SIGKILL after the deadline.

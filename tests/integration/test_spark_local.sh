@@ -28,7 +28,7 @@
 # Usage: tests/integration/test_spark_local.sh [BIN_DIR] (BIN_DIR holds
 # ecom-broker; default <repo>/build/bin). Needs Java 17, kcat, and for a cold
 # cache PyPI and Maven Central. Exit status 0 when every check passed, 1
-# otherwise, 77 (skip) when ecom-broker is not built.
+# otherwise (a missing ecom-broker is a failure, like any missing tool).
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -38,8 +38,8 @@ job=$repo/tests/integration/spark_count.py
 n=50
 
 if [[ ! -x $bin/ecom-broker ]]; then
-    echo "skip - ecom-broker is not built (looked in \"$bin\")"
-    exit 77
+    not_ok "ecom-broker is built (looked in \"$bin\")"
+    finish || exit 1
 fi
 
 export ECOM_SPARK_DATA=$tmp/spark ECOM_SPARK_QUIET=1
