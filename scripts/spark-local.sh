@@ -161,6 +161,7 @@ read_settings() {
         die "could not open env file \"$env_file\""
     fi
 
+    data='' cache=''
     abspath data "${ECOM_SPARK_DATA:-$repo/data/spark}"
     abspath cache "${ECOM_SPARK_CACHE:-$repo/data/cache/spark}"
     version=${ECOM_PYSPARK_VERSION:-$default_pyspark_version}
@@ -262,7 +263,8 @@ ensure_java() {
         JAVA_HOME=${java%/bin/java}
     fi
     major=$(java_major "$java")
-    [[ $major =~ ^[0-9]+$ ]] && ((major >= 17)) ||
+    [[ $major =~ ^[0-9]+$ ]] || major=0
+    ((major >= 17)) ||
         die "Spark $version needs Java 17 or newer; \"$java\" is version \"${major:-unknown}\"" \
             "apt-get install openjdk-17-jre-headless, or point JAVA_HOME at a newer JDK"
     export JAVA_HOME
@@ -315,7 +317,7 @@ ensure_pyspark() {
 # lacks, copied from Maven Central once (a jar whose artifact pyspark already
 # ships, such as lz4-java, is dropped so one version stays on the class path).
 ensure_kafka_jars() {
-    local work=$cache/kafka-jars-$version.tmp log=$cache/mvn-$version.log coords c name artifact kept=0
+    local work=$cache/kafka-jars-$version.tmp log=$cache/mvn-$version.log coords c name artifact
 
     [[ -f $jars/.ecom-installed ]] && return 0
     command -v mvn >/dev/null || apt_install maven
@@ -368,9 +370,8 @@ EOF
         [[ -f $work/all/$name ]] || continue
         compgen -G "$spark_home/jars/$artifact-[0-9]*.jar" >/dev/null && continue
         mv -- "$work/all/$name" "$work/keep/"
-        kept=$((kept + 1))
     done <"$work/list.txt"
-    ((kept > 0)) && [[ -n $(compgen -G "$work/keep/spark-sql-kafka-0-10_*.jar") ]] ||
+    [[ -n $(compgen -G "$work/keep/spark-sql-kafka-0-10_*.jar") ]] ||
         die "the Kafka connector was not among the copied jars (see \"$work\")"
     mv -- "$work/keep" "$jars"
     cp -- "$work/pom.xml" "$jars/pom.xml"

@@ -105,13 +105,19 @@ open(sys.argv[2], "wb").write(data)' "http://127.0.0.1:$SPARK_MASTER_WEBUI_PORT/
 # --- usage errors, before anything is installed or started
 expect_status "no command exits 2" 2 "$spark_local"
 expect_status "unknown command exits 2" 2 "$spark_local" frobnicate
-grep -q 'Try "scripts/spark-local.sh --help"' "$tmp/err" && ok "unknown command hint" ||
+if grep -q 'Try "scripts/spark-local.sh --help"' "$tmp/err"; then
+    ok "unknown command hint"
+else
     not_ok "unknown command hint: $(cat "$tmp/err")"
+fi
 expect_status "submit without arguments exits 2" 2 "$spark_local" submit
 expect_status "stop with an argument exits 2" 2 "$spark_local" stop now
 SPARK_MASTER_PORT=70000 expect_status "an invalid SPARK_MASTER_PORT exits 1" 1 "$spark_local" status
-grep -q 'invalid value "70000" for SPARK_MASTER_PORT' "$tmp/err" && ok "invalid port explained" ||
+if grep -q 'invalid value "70000" for SPARK_MASTER_PORT' "$tmp/err"; then
+    ok "invalid port explained"
+else
     not_ok "invalid port explained: $(cat "$tmp/err")"
+fi
 SPARK_WORKER_MEMORY=lots expect_status "an invalid SPARK_WORKER_MEMORY exits 1" 1 "$spark_local" status
 expect_status "--help exits 0" 0 "$spark_local" --help
 
@@ -136,8 +142,11 @@ t0=$(date +%s%N)
 expect_status "second start is harmless" 0 "$spark_local" start
 t_restart=$(secs "$t0")
 expect_status "status while running exits 0" 0 "$spark_local" status
-grep -q "running: master spark://127.0.0.1:$SPARK_MASTER_PORT " "$tmp/out" && ok "status names the master URL" ||
+if grep -q "running: master spark://127.0.0.1:$SPARK_MASTER_PORT " "$tmp/out"; then
+    ok "status names the master URL"
+else
     not_ok "status names the master URL: got \"$(cat "$tmp/out")\""
+fi
 
 # --- the master's /json/, as the metrics collector reads it
 if json; then
@@ -175,6 +184,7 @@ check_range "master RSS in MiB (256 MiB heap)" 1 512 "$rss_master"
 check_range "worker RSS in MiB (256 MiB heap)" 1 512 "$rss_worker"
 
 # --- the smoke job: N messages through the dev broker, counted by Spark
+# shellcheck disable=SC2119 # lib.sh: start_broker takes ecom-broker flags, none here
 start_broker
 topic=spark-smoke
 seq 1 "$n" | sed 's/.*/key-&:event-&/' | kcat -P -b "$bootstrap" -t "$topic" -K: 2>"$tmp/kcat.err" ||
