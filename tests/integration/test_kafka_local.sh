@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# tests/integration/test_kafka_local.sh - tests scripts/kafka-local.sh on
+# throwaway clusters (data directories in a temp dir, free ports), never the
+# developer's data/kafka: a single KRaft node (status codes, topics and their
+# partition count, produce and consume with kcat, a consumer group's offsets,
+# a restart keeping the cluster id, the messages and the offsets, idempotent
+# start and stop), then three nodes (replication factor 3,
+# min.insync.replicas=2, a kill -9 of a partition's leader leaves the topic
+# readable and writable with acks=all, the node rejoins). Prints the first
+# start's time (with the jar cache cold or warm), the restart's and the
+# broker's RSS. Always stops every node and removes the temp dir on exit.
+#
+# The jar cache is the usual one ($ECOM_KAFKA_CACHE or <repo>/data/cache/kafka),
+# so only the first run on a machine downloads; ECOM_KAFKA_TEST_COLD=1 uses an
+# empty cache in the temp dir instead, to time a download from Maven Central.
+#
+# Usage: tests/integration/test_kafka_local.sh [BIN_DIR] (the repo: $ECOM_REPO or ../..)
+# Exit status 0 when every check passed, 1 otherwise.
+set -euo pipefail
+
+. "$(dirname "$0")/lib.sh"
+lib_init "$@"
+kafka_local=$repo/scripts/kafka-local.sh
+export ECOM_KAFKA_QUIET=1 TOPIC_PARTITIONS=4
+unset ECOM_KAFKA_NODES ECOM_KAFKA_CONTROLLER_PORT ECOM_KAFKA_TOPICS
+if [[ ${ECOM_KAFKA_TEST_COLD:-0} == 1 ]]; then
+    export ECOM_KAFKA_CACHE=$tmp/cache
+fi
+topics="user-events transactions inventory-updates"
+data1=$tmp/kafka1
+data3=$tmp/kafka3
+
+# Every node of both clusters stops before lib_cleanup removes the temp dir.
+kafka_cleanup() {
+    ECOM_KAFKA_DATA=$data3 "$kafka_local" stop >/dev/null 2>&1 || true
+    ECOM_KAFKA_DATA=$data1 "$kafka_local" stop >/dev/null 2>&1 || true
+}
+trap 'kafka_cleanup; lib_cleanup' EXIT
+
+# free_port_block N: a port P such that P..P+N-1 and their controller ports
+# P+1000.. are all free, avoiding the ports the demo and devstack use.
+free_port_block() {
+    local n=$1 attempt p
+    for ((attempt = 0; attempt < 50; attempt++)); do
+        p=$(free_port)
+        ((p + n + 1000 <= 65535)) || continue
+        if /usr/bin/python3 - "$p" "$n" <<'PY'; then
+import socket, sys
+p, n = int(sys.argv[1]), int(sys.argv[2])
+reserved = {5433, 8080, 8082, 9092, 9093, 9101}
+ports = [q for b in (p, p + 1000) for q in range(b, b + n)]
+if reserved & set(ports):
+    sys.exit(1)
+for q in ports:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", q))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+PY
+            printf '%s' "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# ms: milliseconds since the epoch.
+ms() { date +%s%3N; }
+
+# rss_mib PID: resident memory in MiB.
+rss_mib() { echo $(($(ps -o rss= -p "$1") / 1024)); }
+
+# partitions_of TOPIC: the partition count kcat's metadata shows.
+partitions_of() {
+    kcat -L -b "$bootstrap" -t "$1" 2>/dev/null | sed -n "s/^  topic \"$1\" with \([0-9]*\) partitions:\$/\1/p"
+}
+
+# consume TOPIC: every message as partition offset key value, sorted.
+consume() {
+    kcat -C -b "$bootstrap" -t "$1" -o beginning -e -q -f '%p %o %k %s\n' 2>/dev/null | sort
+}
+
+# consume_group GROUP TOPIC: what the group has not consumed yet (kcat commits
+# its offsets), as key value lines, sorted.
+consume_group() {
+    timeout 60 kcat -C -G "$1" -b "$bootstrap" -X auto.offset.reset=earliest -e -q \
+        -f '%k %s\n' "$2" 2>/dev/null | sort
+}
+
+# in_sync_3: how many partitions of the three topics have a leader and 3
+# replicas, all in sync.
+in_sync_3() {
+    local t
+    for t in $topics; do kcat -L -b "$bootstrap" -t "$t" 2>/dev/null; done |
+        grep -cE '^    partition [0-9]+, leader [1-3], replicas: [1-3],[1-3],[1-3], isrs: [1-3],[1-3],[1-3]$'
+}
+
+node_pid() {
+    cat "$1/node-$2/kafka.pid" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- one node
+export ECOM_KAFKA_DATA=$data1
+port=$(free_port_block 1) || {
+    echo "not ok - no free pair of ports found"
+    exit 1
+}
+export KAFKA_BOOTSTRAP_SERVERS=localhost:$port
+bootstrap=$KAFKA_BOOTSTRAP_SERVERS
+echo "# single node: ECOM_KAFKA_DATA=$data1 KAFKA_BOOTSTRAP_SERVERS=$bootstrap (controller $((port + 1000)))"
+
+expect_status "unknown command exits 2" 2 "$kafka_local" frobnicate
+expect_status "--nodes 7 exits 2" 2 "$kafka_local" --nodes 7 status
+expect_status "status before the first start exits 3" 3 "$kafka_local" status
+expect_status "stop before the first start exits 0" 0 "$kafka_local" stop
+
+cache=${ECOM_KAFKA_CACHE:-$repo/data/cache/kafka}
+if compgen -G "$cache/kafka-*/.ecom-installed" >/dev/null; then temp=warm; else temp=cold; fi
+t0=$(ms)
+expect_status "first start succeeds" 0 "$kafka_local" start
+first_ms=$(($(ms) - t0))
+echo "# first start (jar cache $temp, format, 3 topics created): $((first_ms / 1000)).$((first_ms % 1000 / 100)) s"
+pid=$(node_pid "$data1" 1)
+
+expect_status "status while running exits 0" 0 "$kafka_local" status
+grep -q "node 1: running (pid $pid) on localhost:$port" "$tmp/out" && ok "status names the pid and port" ||
+    not_ok "status names the pid and port: got \"$(cat "$tmp/out")\""
+expect_status "wait on a running broker exits 0" 0 "$kafka_local" wait
+check "bootstrap prints the listener" "localhost:$port" "$("$kafka_local" bootstrap)"
+
+for t in $topics; do
+    check "topic $t has TOPIC_PARTITIONS=4 partitions" 4 "$(partitions_of "$t")"
+done
+expect_status "topics exits 0" 0 "$kafka_local" topics
+check "topics lists the three with replication factor 1" \
+    "user-events partitions=4 replicas=1|transactions partitions=4 replicas=1|inventory-updates partitions=4 replicas=1" \
+    "$(paste -sd'|' "$tmp/out")"
+printf 'x\n' | kcat -P -b "$bootstrap" -t no-such-topic -m 5 >/dev/null 2>&1 || true
+kcat -L -b "$bootstrap" -t no-such-topic 2>/dev/null | grep -q 'no-such-topic" with 0 partitions: Broker: Unknown topic' &&
+    ok "auto.create.topics.enable=false: producing to an unknown topic does not create it" ||
+    not_ok "auto.create.topics.enable=false: no-such-topic was created"
+
+grep -q 'Kafka Server started' "$data1/node-1/server.log" 2>/dev/null && ok "the broker logs to node-1/server.log" ||
+    not_ok "the broker logs to node-1/server.log"
+cluster_id=$("$kafka_local" cluster-id)
+[[ $cluster_id =~ ^[A-Za-z0-9_-]{22}$ ]] && ok "cluster-id prints a Kafka cluster id ($cluster_id)" ||
+    not_ok "cluster-id prints a Kafka cluster id: got \"$cluster_id\""
+check "meta.properties holds the same cluster id" "$cluster_id" \
+    "$(sed -n 's/^cluster.id=//p' "$data1/node-1/log/meta.properties")"
+
+seq 1 10 | sed 's/.*/k&:v&/' | kcat -P -b "$bootstrap" -t user-events -K: -X acks=all 2>"$tmp/kcat.err" &&
+    ok "kcat produces 10 messages" || not_ok "kcat produces 10 messages: $(cat "$tmp/kcat.err")"
+before=$(consume user-events)
+check "the 10 messages are read back" 10 "$(grep -c . <<<"$before")"
+check "keys and values are intact" "$(seq 1 10 | sed 's/.*/k& v&/' | sort)" "$(awk '{print $3, $4}' <<<"$before" | sort)"
+check "a consumer group reads the 10" 10 "$(consume_group ecom-test user-events | grep -c .)"
+
+t0=$(ms)
+expect_status "a second start is harmless" 0 "$kafka_local" start
+check "a second start keeps the broker (same pid)" "$pid" "$(node_pid "$data1" 1)"
+again_ms=$(($(ms) - t0))
+echo "# start while running: $again_ms ms"
+
+rss=$(rss_mib "$pid")
+echo "# broker RSS (1 node, -Xmx512m, after 10 messages): $rss MiB"
+check_range "broker RSS stays under 1 GiB" 50 1024 "$rss"
+
+formatted_at=$(stat -c %Y "$data1/node-1/format.out")
+expect_status "stop exits 0" 0 "$kafka_local" stop
+# (an exited broker may linger as a zombie until its reaper collects it)
+[[ ! -e /proc/$pid ]] || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null && ok "the broker process is gone" || not_ok "the broker process is gone"
+grep -q 'shut down completed\|shutdown completed\|shut down completely' "$data1/node-1/server.log" &&
+    ok "the broker shut down gracefully" || not_ok "the broker shut down gracefully"
+expect_status "status after stop exits 3" 3 "$kafka_local" status
+expect_status "stop when stopped exits 0" 0 "$kafka_local" stop
+
+t0=$(ms)
+expect_status "restart succeeds" 0 "$kafka_local" start
+restart_ms=$(($(ms) - t0))
+echo "# restart (warm: jars cached, storage formatted, topics there): $((restart_ms / 1000)).$((restart_ms % 1000 / 100)) s"
+check "the restart keeps the cluster id" "$cluster_id" "$("$kafka_local" cluster-id)"
+check "the running broker has the same cluster id" "$cluster_id" \
+    "$(sed -n 's/^cluster.id=//p' "$data1/node-1/log/meta.properties")"
+check "the restart did not format the storage again" "$formatted_at" "$(stat -c %Y "$data1/node-1/format.out")"
+check "the messages and their offsets survive the restart" "$before" "$(consume user-events)"
+check "partition counts survive the restart" "4 4 4" \
+    "$(for t in $topics; do printf '%s ' "$(partitions_of "$t")"; done | sed 's/ $//')"
+printf 'k11:v11\nk12:v12\n' | kcat -P -b "$bootstrap" -t user-events -K: 2>/dev/null
+check "the group's committed offsets survive: it reads only the 2 new messages" "k11 v11|k12 v12" \
+    "$(consume_group ecom-test user-events | paste -sd'|')"
+expect_status "stop after the restart exits 0" 0 "$kafka_local" stop
+
+# ------------------------------------------------------------- three nodes
+export ECOM_KAFKA_DATA=$data3
+port=$(free_port_block 3) || {
+    echo "not ok - no free block of ports found"
+    exit 1
+}
+export KAFKA_BOOTSTRAP_SERVERS=localhost:$port
+bootstrap=localhost:$port,localhost:$((port + 1)),localhost:$((port + 2))
+echo "# three nodes: ECOM_KAFKA_DATA=$data3 listeners $port..$((port + 2)), controllers $((port + 1000))..$((port + 1002))"
+
+t0=$(ms)
+expect_status "--nodes 3 start succeeds" 0 "$kafka_local" --nodes 3 start
+three_ms=$(($(ms) - t0))
+echo "# first start of 3 nodes (format with --initial-controllers, topics): $((three_ms / 1000)).$((three_ms % 1000 / 100)) s"
+expect_status "status of 3 running nodes exits 0 (nodes read from cluster.env)" 0 "$kafka_local" status
+check "status lists 3 running nodes" 3 "$(grep -c ': running' "$tmp/out")"
+check "bootstrap lists the 3 listeners" "$bootstrap" "$("$kafka_local" bootstrap)"
+check "the metadata lists 3 brokers" " 3 brokers:" "$(kcat -L -b "$bootstrap" 2>/dev/null | grep ' brokers:')"
+expect_status "topics exits 0" 0 "$kafka_local" topics
+check "the topics have replication factor 3" \
+    "user-events partitions=4 replicas=3|transactions partitions=4 replicas=3|inventory-updates partitions=4 replicas=3" \
+    "$(paste -sd'|' "$tmp/out")"
+check "every partition has 3 replicas in sync" 12 "$(in_sync_3)"
+expect_status "ConfigCommand runs through the tool command" 0 "$kafka_local" tool ConfigCommand \
+    --bootstrap-server "localhost:$port" --entity-type brokers --entity-name 1 --describe --all
+for kv in min.insync.replicas=2 offsets.topic.replication.factor=3 transaction.state.log.replication.factor=3 \
+    transaction.state.log.min.isr=2 default.replication.factor=3; do
+    grep -q "^  $kv " "$tmp/out" && ok "broker config $kv" || not_ok "broker config $kv: $(grep "^  ${kv%=*}=" "$tmp/out")"
+done
+rss3=0
+for i in 1 2 3; do rss3=$((rss3 + $(rss_mib "$(node_pid "$data3" "$i")"))); done
+echo "# RSS of the 3 nodes together: $rss3 MiB"
+
+seq 1 20 | sed 's/.*/a&:b&/' | kcat -P -b "$bootstrap" -t transactions -K: -X acks=all 2>/dev/null &&
+    ok "20 messages produced with acks=all" || not_ok "20 messages produced with acks=all"
+check "a consumer group reads the 20" 20 "$(consume_group ecom-test3 transactions | grep -c .)"
+check "__consumer_offsets is replicated 3 times" "3" \
+    "$(kcat -L -b "$bootstrap" -t __consumer_offsets 2>/dev/null | sed -n 's/.*partition 0, leader [0-9]*, replicas: \([0-9,]*\),.*/\1/p' | awk -F, '{print NF}')"
+leader=$("$kafka_local" leader transactions 0 2>/dev/null || true)
+[[ $leader =~ ^[1-3]$ ]] && ok "leader finds partition 0's leader (node $leader)" || not_ok "leader finds partition 0's leader: got \"$leader\""
+leader=${leader:-1}
+expect_status "kill-node $leader (SIGKILL) exits 0" 0 "$kafka_local" kill-node "$leader"
+expect_status "status with one node down exits 4" 4 "$kafka_local" status
+t0=$(ms)
+new_leader=
+while (($(ms) - t0 < 60000)); do
+    new_leader=$("$kafka_local" leader transactions 0 2>/dev/null || true)
+    [[ -n $new_leader && $new_leader != "$leader" ]] && break
+    sleep 0.5
+done
+moved_ms=$(($(ms) - t0))
+[[ -n $new_leader && $new_leader != "$leader" ]] && ok "the leadership moves to node $new_leader ($moved_ms ms)" ||
+    not_ok "the leadership moves off node $leader: got \"$new_leader\" after $moved_ms ms"
+check "all 20 messages are still readable" "$(seq 1 20 | sed 's/.*/a& b&/' | sort)" \
+    "$(kcat -C -b "$bootstrap" -t transactions -o beginning -e -q -f '%k %s\n' 2>/dev/null | sort)"
+printf 'a21:b21\n' | kcat -P -b "$bootstrap" -t transactions -K: -X acks=all -p 0 2>/dev/null &&
+    ok "acks=all still succeeds with 2 of 3 in sync (min.insync.replicas=2)" ||
+    not_ok "acks=all still succeeds with 2 of 3 in sync"
+check "the group resumes with only the new message" "a21 b21" "$(consume_group ecom-test3 transactions)"
+t0=$(ms)
+expect_status "start-node $leader brings it back" 0 "$kafka_local" start-node "$leader"
+echo "# start-node until its replicas are back in sync: $(($(ms) - t0)) ms"
+check "every partition has 3 replicas in sync again" 12 "$(in_sync_3)"
+expect_status "stop-node 2 exits 0" 0 "$kafka_local" stop-node 2
+expect_status "start brings back the missing node" 0 "$kafka_local" start
+expect_status "status exits 0 again" 0 "$kafka_local" status
+expect_status "kill-node 4 exits 2" 2 "$kafka_local" kill-node 4
+expect_status "--nodes 1 on a 3-node data directory exits 1" 1 "$kafka_local" --nodes 1 start
+t0=$(ms)
+expect_status "stopping the 3 nodes exits 0" 0 "$kafka_local" stop
+echo "# stop of 3 nodes: $(($(ms) - t0)) ms"
+expect_status "status after stop exits 3" 3 "$kafka_local" status
+
+left=$(pgrep -f "kafka.Kafka $tmp/" || true)
+check "no broker of this test is left running" "" "$left"
+
+finish
