@@ -5,7 +5,9 @@
 # The broker's jars come from Maven Central: scripts/kafka/pom.xml (kafka_2.13,
 # kafka-tools and log4j2's SLF4J binding) is copied once with
 # mvn dependency:copy-dependencies into the cache directory ($ECOM_KAFKA_CACHE,
-# default <repo>/data/cache/kafka); once there, nothing is downloaded again.
+# default ${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline/kafka, outside the
+# clone so that a fresh clone on the same machine reuses it); once there,
+# nothing is downloaded again.
 #
 # By default one combined node (process.roles=broker,controller, node.id=1)
 # listens on localhost:9092 (the first host:port of $KAFKA_BOOTSTRAP_SERVERS)
@@ -83,7 +85,8 @@ Environment (after the repo's .env, which never overrides it):
   ECOM_KAFKA_TOPICS           topics to create (default: $default_topics)
   ECOM_KAFKA_DATA             data directory (default: <repo>/data/kafka, or
                               <repo>/data/kafka-Nnodes for N > 1 nodes)
-  ECOM_KAFKA_CACHE            jars and Maven repository (default: <repo>/data/cache/kafka)
+  ECOM_KAFKA_CACHE            jars and Maven repository (default:
+                              ${XDG_CACHE_HOME:-\$HOME/.cache}/ecom-pipeline/kafka)
   ECOM_KAFKA_VERSION          Kafka 4.x release to fetch (default: $default_version)
   ECOM_KAFKA_HEAP             heap of each node (default: 512m)
   ECOM_KAFKA_JAVA_OPTS        more JVM options for the nodes
@@ -197,7 +200,7 @@ read_settings() {
     version=${ECOM_KAFKA_VERSION:-$default_version}
     [[ $version =~ ^4\.[0-9]+\.[0-9]+$ ]] ||
         die "invalid value \"$version\" for ECOM_KAFKA_VERSION" "use a Kafka 4.x release such as $default_version"
-    abspath cache "${ECOM_KAFKA_CACHE:-$repo/data/cache/kafka}"
+    abspath cache "${ECOM_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline/kafka}"
     jars=$cache/kafka-$version
     m2=$cache/m2
 

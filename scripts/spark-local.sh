@@ -4,7 +4,8 @@
 #
 # Spark comes from the pyspark package on PyPI, pinned below and installed
 # into a venv under the cache directory ($ECOM_SPARK_CACHE, default
-# <repo>/data/cache/spark); its package directory is SPARK_HOME, whose
+# ${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline/spark, outside the clone so
+# that a fresh clone on the same machine reuses it); its package directory is SPARK_HOME, whose
 # bin/spark-class runs org.apache.spark.deploy.master.Master and
 # org.apache.spark.deploy.worker.Worker. The Kafka connector
 # (spark-sql-kafka-0-10 and the jars it needs that pyspark lacks) is copied
@@ -56,7 +57,7 @@ Usage:
 Environment (after the repo's .env, which never overrides it):
   ECOM_SPARK_DATA          logs, pid files, conf and work dirs (default: <repo>/data/spark)
   ECOM_SPARK_CACHE         venv, Maven repository, connector jars
-                           (default: <repo>/data/cache/spark)
+                           (default: ${XDG_CACHE_HOME:-\$HOME/.cache}/ecom-pipeline/spark)
   ECOM_PYSPARK_VERSION     pyspark to install (default: $default_pyspark_version)
   ECOM_SPARK_PYTHON        python that creates the venv (default: /usr/bin/python3)
   SPARK_MASTER_HOST        master address (default: 127.0.0.1)
@@ -163,7 +164,7 @@ read_settings() {
 
     data='' cache=''
     abspath data "${ECOM_SPARK_DATA:-$repo/data/spark}"
-    abspath cache "${ECOM_SPARK_CACHE:-$repo/data/cache/spark}"
+    abspath cache "${ECOM_SPARK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline/spark}"
     version=${ECOM_PYSPARK_VERSION:-$default_pyspark_version}
     [[ $version =~ ^[34]\.[0-9]+\.[0-9]+$ ]] ||
         die "invalid value \"$version\" for ECOM_PYSPARK_VERSION" "use a Spark 3.x or 4.x release such as $default_pyspark_version"

@@ -10,7 +10,7 @@
 # start's time (with the jar cache cold or warm), the restart's and the
 # broker's RSS. Always stops every node and removes the temp dir on exit.
 #
-# The jar cache is the usual one ($ECOM_KAFKA_CACHE or <repo>/data/cache/kafka),
+# The jar cache is the usual one ($ECOM_KAFKA_CACHE or ${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline/kafka),
 # so only the first run on a machine downloads; ECOM_KAFKA_TEST_COLD=1 uses an
 # empty cache in the temp dir instead, to time a download from Maven Central.
 #
@@ -117,7 +117,7 @@ expect_status "--nodes 7 exits 2" 2 "$kafka_local" --nodes 7 status
 expect_status "status before the first start exits 3" 3 "$kafka_local" status
 expect_status "stop before the first start exits 0" 0 "$kafka_local" stop
 
-cache=${ECOM_KAFKA_CACHE:-$repo/data/cache/kafka}
+cache=${ECOM_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline/kafka}
 if compgen -G "$cache/kafka-*/.ecom-installed" >/dev/null; then temp=warm; else temp=cold; fi
 t0=$(ms)
 expect_status "first start succeeds" 0 "$kafka_local" start

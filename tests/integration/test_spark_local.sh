@@ -2,7 +2,7 @@
 # tests/integration/test_spark_local.sh - tests scripts/spark-local.sh: a real
 # Spark standalone master and worker on free ports (never 7077, 8080, 8082,
 # 8083 or 9092, which a demo may hold) with their data directory in a temp
-# dir, the shared pyspark/connector cache (<repo>/data/cache/spark, or
+# dir, the shared pyspark/connector cache (${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline/spark, or
 # $ECOM_SPARK_CACHE) so only the first run downloads. Checks usage errors,
 # status codes, an idempotent start, the master's /json/ listing an ALIVE
 # worker, loopback-only listeners (no REST submission port), bounded daemon
@@ -43,7 +43,7 @@ if [[ ! -x $bin/ecom-broker ]]; then
 fi
 
 export ECOM_SPARK_DATA=$tmp/spark ECOM_SPARK_QUIET=1
-export ECOM_SPARK_CACHE=${ECOM_SPARK_CACHE:-$repo/data/cache/spark}
+export ECOM_SPARK_CACHE=${ECOM_SPARK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline/spark}
 unset SPARK_MASTER_HOST SPARK_LOCAL_IP SPARK_WORKER_PORT SPARK_UI_PORT \
     SPARK_DAEMON_MEMORY SPARK_WORKER_MEMORY SPARK_WORKER_CORES ECOM_PYSPARK_VERSION
 
