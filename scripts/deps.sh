@@ -5,7 +5,8 @@
 # Usage: scripts/deps.sh [--build-only | --run]
 #   --build-only  what scripts/build.sh needs to build every target
 #   --run         that, plus what running the daemons and the README's
-#                 commands need (PostgreSQL 15, psql, kcat, curl):
+#                 commands need (PostgreSQL 15, psql, kcat, curl, and Java 17,
+#                 Maven and python3-venv for the real Kafka and Spark):
 #                 scripts/demo.sh and "Running one daemon by hand"
 #   (default)     everything: that, plus what scripts/test.sh, the
 #                 integration tests, scripts/fuzz.sh and bench/ run
@@ -16,8 +17,11 @@ set -euo pipefail
 build=(gcc make cmake pkg-config librdkafka-dev libpq-dev libjansson-dev
     uuid-dev libmicrohttpd-dev libcmocka-dev)
 # The daemons and the commands around them: scripts/devstack.sh and
-# pg-local.sh (PostgreSQL 15, psql), kcat, curl for /metrics and /health.
-run=(postgresql-15 postgresql-client-15 kcat curl)
+# pg-local.sh (PostgreSQL 15, psql), kcat, curl for /metrics and /health;
+# kafka-local.sh and spark-local.sh (Java 17 runs Kafka and Spark, Maven
+# fetches their jars, python3-venv holds pyspark). Those scripts install a
+# missing one of these themselves too, so they also work without deps.sh.
+run=(postgresql-15 postgresql-client-15 kcat curl openjdk-17-jre-headless maven python3-venv)
 # Tests and tools: valgrind tests; libcurl for common_test_httpd;
 # /usr/bin/python3 with kafka-python, PyYAML and snappy (test_broker.sh,
 # test_compose.sh, lib.sh, bench/); docker-compose config (test_compose.sh);
