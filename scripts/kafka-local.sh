@@ -36,6 +36,10 @@ set -euo pipefail
 
 prog=kafka-local
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+quiet_var=ECOM_KAFKA_QUIET
+writable_hint="run this script as its owner or as root, or point ECOM_KAFKA_DATA/ECOM_KAFKA_CACHE elsewhere"
+# shellcheck source=scripts/lib-local.sh
+. "$repo/scripts/lib-local.sh"
 # Must match the defaults in scripts/kafka/pom.xml.
 default_version=4.4.0
 default_topics="user-events transactions inventory-updates"
@@ -90,6 +94,9 @@ Environment (after the repo's .env, which never overrides it):
   ECOM_KAFKA_VERSION          Kafka 4.x release to fetch (default: $default_version)
   ECOM_KAFKA_HEAP             heap of each node (default: 512m)
   ECOM_KAFKA_JAVA_OPTS        more JVM options for the nodes
+  ECOM_KAFKA_SERVER_PROPERTIES  more broker settings, KEY=VALUE separated by
+                              spaces (they win over the script's), e.g.
+                              log.retention.check.interval.ms=1000 for tests
   ECOM_KAFKA_START_TIMEOUT    seconds to wait for readiness (default: 120)
   ECOM_KAFKA_STOP_TIMEOUT     seconds to wait for a node to exit (default: 30)
   ECOM_KAFKA_QUIET            1 to print only warnings and errors
@@ -101,80 +108,6 @@ node node-N/: server.properties (rewritten on every start), log/ (the Kafka
 log), server.log and controller.log (log4j2), kafka.out (stdout, stderr),
 kafka.pid.
 EOF
-}
-
-say() {
-    [[ ${ECOM_KAFKA_QUIET:-0} == 1 ]] || printf '%s: %s\n' "$prog" "$*" >&2
-}
-
-warn() {
-    printf '%s: %s\n' "$prog" "$*" >&2
-}
-
-# die MESSAGE [HINT]: prints the message (and a hint line) and exits 1.
-die() {
-    warn "$1"
-    [[ $# -lt 2 ]] || printf 'hint: %s\n' "$2" >&2
-    exit 1
-}
-
-usage_error() {
-    warn "$1"
-    printf 'Try "scripts/kafka-local.sh --help" for more information.\n' >&2
-    exit 2
-}
-
-# trim VAR TEXT: sets VAR to TEXT without leading and trailing whitespace.
-trim() {
-    local s=$2
-    s=${s#"${s%%[![:space:]]*}"}
-    s=${s%"${s##*[![:space:]]}"}
-    printf -v "$1" '%s' "$s"
-}
-
-# load_env_file FILE: exports FILE's KEY=VALUE lines that are not already set,
-# with the rules of common/config.c (the same reader as scripts/pg-local.sh).
-load_env_file() {
-    local file=$1 raw line key value lineno=0 hash
-
-    while IFS= read -r raw || [[ -n $raw ]]; do
-        lineno=$((lineno + 1))
-        trim line "$raw"
-        [[ -z $line || $line == '#'* ]] && continue
-        [[ $line == 'export '* ]] && trim line "${line#export }"
-        [[ $line == *=* ]] || die "$file:$lineno: malformed line (expected KEY=VALUE)"
-        trim key "${line%%=*}"
-        trim value "${line#*=}"
-        [[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
-            die "$file:$lineno: malformed line (expected KEY=VALUE)"
-        if [[ ${#value} -ge 2 && ( $value == \"*\" || $value == \'*\' ) ]]; then
-            value=${value:1:${#value}-2}
-        else
-            hash=${value%% \#*}
-            trim value "$hash"
-        fi
-        [[ -n ${!key+set} ]] || export "$key=$value"
-    done <"$file"
-}
-
-# abspath VAR PATH: sets VAR to PATH made absolute, without trailing slashes.
-abspath() {
-    local p=$2
-    [[ $p == /* ]] || p=$PWD/$p
-    while [[ $p == */ && $p != / ]]; do p=${p%/}; done
-    printf -v "$1" '%s' "$p"
-}
-
-# check_port NAME VALUE
-check_port() {
-    if ! [[ $2 =~ ^[1-9][0-9]{0,4}$ ]] || (($2 > 65535)); then
-        die "invalid value \"$2\" for $1" "use a TCP port number between 1 and 65535"
-    fi
-}
-
-# check_seconds NAME VALUE
-check_seconds() {
-    [[ $2 =~ ^[1-9][0-9]{0,4}$ ]] || die "invalid value \"$2\" for $1" "use a whole number of seconds"
 }
 
 # check_nodes NAME VALUE
@@ -189,17 +122,14 @@ cluster_get() {
 }
 
 read_settings() {
-    local env_file=${ECOM_ENV_FILE:-$repo/.env} first formatted_nodes fport
+    local first formatted_nodes fport
 
-    if [[ -f $env_file || -c $env_file ]]; then
-        load_env_file "$env_file"
-    elif [[ -n ${ECOM_ENV_FILE:-} ]]; then
-        die "could not open env file \"$env_file\""
-    fi
+    read_env
 
     version=${ECOM_KAFKA_VERSION:-$default_version}
     [[ $version =~ ^4\.[0-9]+\.[0-9]+$ ]] ||
         die "invalid value \"$version\" for ECOM_KAFKA_VERSION" "use a Kafka 4.x release such as $default_version"
+    cache=''
     abspath cache "${ECOM_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline/kafka}"
     jars=$cache/kafka-$version
     m2=$cache/m2
@@ -268,33 +198,6 @@ read_settings() {
     bind_host=$host
     [[ $bind_host != localhost ]] || bind_host=127.0.0.1
     tools_log4j=$data/tools-log4j2.properties
-}
-
-# need_writable DIR: DIR (or the nearest existing parent) must be writable.
-need_writable() {
-    local d=$1
-    while [[ ! -e $d ]]; do d=$(dirname "$d"); done
-    [[ -d $d && -w $d ]] ||
-        die "\"$d\" is not a writable directory (owner \"$(stat -c %U "$d" 2>/dev/null || echo '?')\")" \
-            "run this script as its owner or as root, or point ECOM_KAFKA_DATA/ECOM_KAFKA_CACHE elsewhere"
-}
-
-# apt_install PACKAGE...: installs Debian packages, as root or through sudo.
-apt_install() {
-    local sudo=()
-
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null ||
-            die "$* not installed and sudo is not available" "install as root: apt-get install -y $*"
-        sudo=(sudo)
-    fi
-    say "installing $* with apt-get"
-    if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2; then
-        # A fresh machine may have no package lists yet.
-        "${sudo[@]}" apt-get update -q >&2 || die "apt-get update failed"
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 ||
-            die "could not install $*"
-    fi
 }
 
 # ensure_java: java set to a Java 17 or newer (Kafka 4's brokers need 17).
@@ -448,6 +351,11 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 num.recovery.threads.per.data.dir=1
 EOF
+    # Test settings (e.g. a short log.retention.check.interval.ms) last, so
+    # that they win over the ones above.
+    if [[ -n ${ECOM_KAFKA_SERVER_PROPERTIES:-} ]]; then
+        tr -s ' ' '\n' <<<"$ECOM_KAFKA_SERVER_PROPERTIES" >>"$d/server.properties"
+    fi
     # The tarball's config/log4j2.yaml, reduced: server.log for everything,
     # controller.log and state-change.log as there; each rolls at 50 MiB.
     cat >"$d/log4j2.properties" <<EOF

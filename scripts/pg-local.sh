@@ -19,6 +19,10 @@ set -euo pipefail
 
 prog=pg-local
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+quiet_var=ECOM_PG_QUIET
+writable_hint="run this script as the data directory's owner or as root, or choose another ECOM_PGDATA"
+# shellcheck source=scripts/lib-local.sh
+. "$repo/scripts/lib-local.sh"
 default_bindir=/usr/lib/postgresql/15/bin
 
 usage() {
@@ -46,69 +50,14 @@ Environment (after the repo's .env, which never overrides it):
 EOF
 }
 
-say() {
-    [[ ${ECOM_PG_QUIET:-0} == 1 ]] || printf '%s: %s\n' "$prog" "$*" >&2
-}
-
-warn() {
-    printf '%s: %s\n' "$prog" "$*" >&2
-}
-
-# die MESSAGE [HINT]: prints the message (and a hint line) and exits 1.
-die() {
-    warn "$1"
-    [[ $# -lt 2 ]] || printf 'hint: %s\n' "$2" >&2
-    exit 1
-}
-
-# trim VAR TEXT: sets VAR to TEXT without leading and trailing whitespace.
-trim() {
-    local s=$2
-    s=${s#"${s%%[![:space:]]*}"}
-    s=${s%"${s##*[![:space:]]}"}
-    printf -v "$1" '%s' "$s"
-}
-
-# load_env_file FILE: exports FILE's KEY=VALUE lines that are not already set,
-# with the rules of common/config.c: blank lines and '#' comments skipped,
-# "export " accepted, quotes around the value stripped, and an unquoted value
-# cut at " #".
-load_env_file() {
-    local file=$1 raw line key value lineno=0 hash
-
-    while IFS= read -r raw || [[ -n $raw ]]; do
-        lineno=$((lineno + 1))
-        trim line "$raw"
-        [[ -z $line || $line == '#'* ]] && continue
-        [[ $line == 'export '* ]] && trim line "${line#export }"
-        [[ $line == *=* ]] || die "$file:$lineno: malformed line (expected KEY=VALUE)"
-        trim key "${line%%=*}"
-        trim value "${line#*=}"
-        [[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
-            die "$file:$lineno: malformed line (expected KEY=VALUE)"
-        if [[ ${#value} -ge 2 && ( $value == \"*\" || $value == \'*\' ) ]]; then
-            value=${value:1:${#value}-2}
-        else
-            hash=${value%% \#*}
-            trim value "$hash"
-        fi
-        [[ -n ${!key+set} ]] || export "$key=$value"
-    done <"$file"
-}
-
 read_settings() {
-    local env_file=${ECOM_ENV_FILE:-$repo/.env}
 
-    if [[ -f $env_file || -c $env_file ]]; then
-        load_env_file "$env_file"
-    elif [[ -n ${ECOM_ENV_FILE:-} ]]; then
-        die "could not open env file \"$env_file\""
-    fi
+
+    read_env
 
     bindir=${ECOM_PG_BINDIR:-$default_bindir}
-    pgdata=${ECOM_PGDATA:-$repo/data/pg}
-    [[ $pgdata == /* ]] || pgdata=$PWD/$pgdata
-    while [[ $pgdata == */ && $pgdata != / ]]; do pgdata=${pgdata%/}; done
+    pgdata=''
+    abspath pgdata "${ECOM_PGDATA:-$repo/data/pg}"
     port=${PGPORT:-5433}
     db=${POSTGRES_DB:-ecommerce}
     role=${POSTGRES_USER:-ecom}
@@ -116,9 +65,7 @@ read_settings() {
     init_sql=${ECOM_PG_INIT_SQL:-$repo/sql/init.sql}
     logfile=$pgdata/pg-local.log
 
-    if ! [[ $port =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then
-        die "invalid value \"$port\" for PGPORT" "use a TCP port number between 1 and 65535"
-    fi
+    check_port PGPORT "$port"
     [[ -n $db && -n $role ]] || die "POSTGRES_DB and POSTGRES_USER must not be empty"
     [[ -n $password ]] || die "POSTGRES_PASSWORD must not be empty" \
         "the role logs in over TCP with a password; set it in .env"
@@ -158,24 +105,10 @@ have_binaries() {
 }
 
 ensure_installed() {
-    local sudo=()
-
     have_binaries && return 0
     [[ $bindir == "$default_bindir" ]] ||
         die "no PostgreSQL binaries in \"$bindir\"" "check ECOM_PG_BINDIR"
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null ||
-            die "postgresql-15 is not installed and sudo is not available" \
-                "install it as root: apt-get install -y postgresql-15"
-        sudo=(sudo)
-    fi
-    say "postgresql-15 is not installed, installing it with apt-get"
-    if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15 >&2; then
-        # A fresh machine may have no package lists yet.
-        "${sudo[@]}" apt-get update -q >&2 || die "apt-get update failed"
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15 >&2 ||
-            die "could not install postgresql-15"
-    fi
+    apt_install postgresql-15
     have_binaries || die "postgresql-15 installed, but \"$bindir\" still lacks initdb, pg_ctl or psql"
 }
 
@@ -356,20 +289,14 @@ main() {
         ;;
     start | stop | status | psql) shift ;;
     '')
-        warn "missing command"
-        printf 'Try "scripts/pg-local.sh --help" for more information.\n' >&2
-        return 2
+        usage_error "missing command"
         ;;
     *)
-        warn "unknown command \"$cmd\""
-        printf 'Try "scripts/pg-local.sh --help" for more information.\n' >&2
-        return 2
+        usage_error "unknown command \"$cmd\""
         ;;
     esac
     if [[ $cmd != psql && $# -gt 0 ]]; then
-        warn "unexpected argument \"$1\" for \"$cmd\""
-        printf 'Try "scripts/pg-local.sh --help" for more information.\n' >&2
-        return 2
+        usage_error "unexpected argument \"$1\" for \"$cmd\""
     fi
 
     read_settings

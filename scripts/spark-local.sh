@@ -28,6 +28,10 @@ set -euo pipefail
 
 prog=spark-local
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+quiet_var=ECOM_SPARK_QUIET
+writable_hint="run this script as its owner or as root, or point ECOM_SPARK_DATA/ECOM_SPARK_CACHE elsewhere"
+# shellcheck source=scripts/lib-local.sh
+. "$repo/scripts/lib-local.sh"
 # The pinned Spark: pyspark from PyPI and the Kafka connector of the same
 # version from Maven Central (4.2.1 and 4.3.0 have no spark-sql-kafka-0-10 on
 # Maven Central; 3.5.9 has none for Scala 2.12).
@@ -78,89 +82,10 @@ Environment (after the repo's .env, which never overrides it):
 EOF
 }
 
-say() {
-    [[ ${ECOM_SPARK_QUIET:-0} == 1 ]] || printf '%s: %s\n' "$prog" "$*" >&2
-}
-
-warn() {
-    printf '%s: %s\n' "$prog" "$*" >&2
-}
-
-# die MESSAGE [HINT]: prints the message (and a hint line) and exits 1.
-die() {
-    warn "$1"
-    [[ $# -lt 2 ]] || printf 'hint: %s\n' "$2" >&2
-    exit 1
-}
-
-# trim VAR TEXT: sets VAR to TEXT without leading and trailing whitespace.
-trim() {
-    local s=$2
-    s=${s#"${s%%[![:space:]]*}"}
-    s=${s%"${s##*[![:space:]]}"}
-    printf -v "$1" '%s' "$s"
-}
-
-# load_env_file FILE: exports FILE's KEY=VALUE lines that are not already set,
-# with the rules of common/config.c (the same reader as scripts/pg-local.sh).
-load_env_file() {
-    local file=$1 raw line key value lineno=0 hash
-
-    while IFS= read -r raw || [[ -n $raw ]]; do
-        lineno=$((lineno + 1))
-        trim line "$raw"
-        [[ -z $line || $line == '#'* ]] && continue
-        [[ $line == 'export '* ]] && trim line "${line#export }"
-        [[ $line == *=* ]] || die "$file:$lineno: malformed line (expected KEY=VALUE)"
-        trim key "${line%%=*}"
-        trim value "${line#*=}"
-        [[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
-            die "$file:$lineno: malformed line (expected KEY=VALUE)"
-        if [[ ${#value} -ge 2 && ( $value == \"*\" || $value == \'*\' ) ]]; then
-            value=${value:1:${#value}-2}
-        else
-            hash=${value%% \#*}
-            trim value "$hash"
-        fi
-        [[ -n ${!key+set} ]] || export "$key=$value"
-    done <"$file"
-}
-
-# abspath VAR PATH: sets VAR to PATH made absolute, without trailing slashes.
-abspath() {
-    local p=$2
-    [[ $p == /* ]] || p=$PWD/$p
-    while [[ $p == */ && $p != / ]]; do p=${p%/}; done
-    printf -v "$1" '%s' "$p"
-}
-
-# check_port NAME VALUE [ZERO_OK]
-check_port() {
-    if [[ ${3:-} == 0ok && $2 == 0 ]]; then return 0; fi
-    if ! [[ $2 =~ ^[1-9][0-9]{0,4}$ ]] || (($2 > 65535)); then
-        die "invalid value \"$2\" for $1" "use a TCP port number between 1 and 65535"
-    fi
-}
-
-# check_memory NAME VALUE: a JVM size such as 256m or 1g.
-check_memory() {
-    [[ $2 =~ ^[1-9][0-9]*[kKmMgG]$ ]] ||
-        die "invalid value \"$2\" for $1" "use a size such as 512m or 1g"
-}
-
-# check_seconds NAME VALUE
-check_seconds() {
-    [[ $2 =~ ^[1-9][0-9]{0,4}$ ]] || die "invalid value \"$2\" for $1" "use a whole number of seconds"
-}
-
 read_settings() {
-    local env_file=${ECOM_ENV_FILE:-$repo/.env}
 
-    if [[ -f $env_file || -c $env_file ]]; then
-        load_env_file "$env_file"
-    elif [[ -n ${ECOM_ENV_FILE:-} ]]; then
-        die "could not open env file \"$env_file\""
-    fi
+
+    read_env
 
     data='' cache=''
     abspath data "${ECOM_SPARK_DATA:-$repo/data/spark}"
@@ -215,33 +140,6 @@ read_settings() {
     master_log=$data/logs/master.log
     worker_log=$data/logs/worker.log
     statefile=$data/spark-local.state
-}
-
-# need_writable DIR: DIR (or the nearest existing parent) must be writable.
-need_writable() {
-    local d=$1
-    while [[ ! -e $d ]]; do d=$(dirname "$d"); done
-    [[ -d $d && -w $d ]] ||
-        die "\"$d\" is not a writable directory (owner \"$(stat -c %U "$d" 2>/dev/null || echo '?')\")" \
-            "run this script as its owner or as root, or point ECOM_SPARK_DATA/ECOM_SPARK_CACHE elsewhere"
-}
-
-# apt_install PACKAGE...: installs Debian packages, as root or through sudo.
-apt_install() {
-    local sudo=()
-
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null ||
-            die "$* not installed and sudo is not available" "install as root: apt-get install -y $*"
-        sudo=(sudo)
-    fi
-    say "installing $* with apt-get"
-    if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2; then
-        # A fresh machine may have no package lists yet.
-        "${sudo[@]}" apt-get update -q >&2 || die "apt-get update failed"
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 ||
-            die "could not install $*"
-    fi
 }
 
 # java_major JAVA: the feature version of a java binary (17 for 17.0.15).
@@ -473,7 +371,7 @@ PY
 
 # spawn CLASS LOG PIDFILE ARGS...: starts a daemon detached, in its own session.
 spawn() {
-    local class=$1 log=$2 pidfile=$3
+    local class=$1 log=$2 pidfile=$3 pid i
     shift 3
     printf '\n=== %s: starting %s %s\n' "$(date '+%F %T')" "$class" "$*" >>"$log"
     set_spark_env
@@ -484,7 +382,16 @@ spawn() {
             SPARK_WORKER_DIR="$data/work" \
             "$spark_home/bin/spark-class" "$class" "$@" </dev/null >>"$log" 2>&1
     ) &
-    printf '%s\n' "$!" >"$pidfile"
+    pid=$!
+    printf '%s\n' "$pid" >"$pidfile"
+    # Until the subshell has exec'd spark-class, its command line is ours and
+    # daemon_pid would take the daemon for dead: wait for the exec (on a
+    # loaded machine that took long enough for "the master exited").
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$class" && break
+        sleep 0.05
+    done
 }
 
 # wait_for WHAT DEADLINE PIDFILE CLASS LOG TEST: polls TEST (a function) until
@@ -669,25 +576,17 @@ main() {
         ;;
     start | stop | status | submit | install) shift ;;
     '')
-        warn "missing command"
-        printf 'Try "scripts/spark-local.sh --help" for more information.\n' >&2
-        return 2
+        usage_error "missing command"
         ;;
     *)
-        warn "unknown command \"$cmd\""
-        printf 'Try "scripts/spark-local.sh --help" for more information.\n' >&2
-        return 2
+        usage_error "unknown command \"$cmd\""
         ;;
     esac
     if [[ $cmd != submit && $# -gt 0 ]]; then
-        warn "unexpected argument \"$1\" for \"$cmd\""
-        printf 'Try "scripts/spark-local.sh --help" for more information.\n' >&2
-        return 2
+        usage_error "unexpected argument \"$1\" for \"$cmd\""
     fi
     if [[ $cmd == submit && $# -eq 0 ]]; then
-        warn "submit needs spark-submit arguments (e.g. submit job.py)"
-        printf 'Try "scripts/spark-local.sh --help" for more information.\n' >&2
-        return 2
+        usage_error "submit needs spark-submit arguments (e.g. submit job.py)"
     fi
 
     read_settings
