@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # scripts/demo.sh - the demo on the embedded default, from a fresh Debian
 # machine: installs what is missing (scripts/deps.sh --run: what building
-# and running the daemons needs, no test tools), builds, starts PostgreSQL
-# (port 5433) and the dev Kafka broker (localhost:9092), starts ecom-stream
+# and running the daemons needs, Java and Maven included, no test tools),
+# builds, starts the real stack with scripts/devstack.sh (PostgreSQL on port
+# 5433, Apache Kafka in KRaft mode on localhost:9092, a Spark master and
+# worker with the master UI on http://127.0.0.1:8082/), starts ecom-stream
 # (metrics on :9101), then runs ecom-simulator at the documented rates and
-# shows a sample of each topic. It runs until Ctrl-C, or for DEMO_SECONDS
+# shows a sample of each topic. The first run fetches Kafka's jars and
+# pyspark (into ${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline), later runs
+# download nothing. It runs until Ctrl-C, or for DEMO_SECONDS
 # seconds when that variable is set (e.g. DEMO_SECONDS=60 scripts/demo.sh).
 #
 # Stopping (Ctrl-C, SIGINT or SIGTERM, or the end of DEMO_SECONDS) goes in
 # the reverse order of the start: the simulator flushes and prints its
 # summary; ecom-stream stores what is left (lag 0 on /metrics, at most 10 s)
-# and exits; the script shows what reached PostgreSQL; then the dev broker
-# and PostgreSQL stop. This takes a few seconds. PostgreSQL's data stays in
-# data/pg; scripts/devstack.sh start brings the stack back.
+# and exits; the script shows what reached PostgreSQL; then Spark, Kafka and
+# PostgreSQL stop. This takes a few seconds. The data stays (PostgreSQL's in
+# data/pg, Kafka's log and ecom-stream's consumer offsets in data/kafka): a
+# second run goes on from there, and scripts/devstack.sh start brings the
+# stack back.
 #
 # Usage: [DEMO_SECONDS=N] scripts/demo.sh [ecom-simulator options]
 set -euo pipefail
@@ -21,6 +27,7 @@ cd "$repo"
 
 scripts/deps.sh --run
 scripts/build.sh build
+mkdir -p data/run
 scripts/devstack.sh start
 set -a
 # shellcheck disable=SC1091
@@ -84,7 +91,7 @@ on_exit() {
 }
 trap on_exit EXIT
 # Ctrl-C reaches the simulator (our process group) and this script, not
-# ecom-stream nor the broker (their own sessions): they are stopped in turn.
+# ecom-stream nor Kafka, Spark and PostgreSQL (their own sessions): they are stopped in turn.
 trap 'stopping=1; running "$sim_pid" && kill -INT "$sim_pid" 2>/dev/null; true' INT TERM
 
 setsid build/bin/ecom-stream -P 10 2>data/run/ecom-stream.log &
@@ -125,6 +132,6 @@ scripts/pg-local.sh psql -c "select 'user_events' as table_name, count(*) as row
     union all select 'inventory_updates', count(*) from inventory_updates
     union all select 'dead_letter_events', count(*) from dead_letter_events"
 scripts/pg-local.sh psql -c "select event_type, count(*) from user_events group by 1 order by 2 desc"
-echo "--- stopping the dev broker and PostgreSQL"
+echo "--- stopping Spark, Kafka and PostgreSQL"
 trap - EXIT
 scripts/devstack.sh stop

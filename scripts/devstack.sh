@@ -1,65 +1,42 @@
 #!/usr/bin/env bash
 # scripts/devstack.sh - the embedded development stack for machines without
-# Docker: a local PostgreSQL 15 (scripts/pg-local.sh, port 5433) and
-# ecom-broker, the in-memory Kafka dev broker, at KAFKA_BOOTSTRAP_SERVERS
-# (localhost:9092). Owns data/run/ (pid file and broker log).
+# Docker, the real engines: a local PostgreSQL 15 (scripts/pg-local.sh, port
+# 5433, data in data/pg), Apache Kafka in KRaft mode (scripts/kafka-local.sh,
+# KAFKA_BOOTSTRAP_SERVERS = localhost:9092, controller on 10092, data in
+# data/kafka, which keeps the cluster id, topics and offsets across
+# restarts) and a Spark standalone master and worker
+# (scripts/spark-local.sh, master spark://127.0.0.1:7077, master UI 8082,
+# worker UI 8083, data in data/spark). The first start fetches Kafka's jars
+# and pyspark into ${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline (minutes);
+# later starts download nothing.
+#
+# start starts them in that order; stop stops them in the reverse order
+# (Spark, Kafka, PostgreSQL). ecom-broker, the in-memory mock broker, is no
+# part of this stack any more: only the fast integration tests use it.
 #
 # Usage: scripts/devstack.sh start|stop|status
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-run=$repo/data/run
-pidfile=$run/ecom-broker.pid
-broker=$repo/build/bin/ecom-broker
-
-broker_running() {
-    [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
 
 start() {
-    mkdir -p "$run"
     "$repo/scripts/pg-local.sh" start
-    if broker_running; then
-        echo "devstack: ecom-broker already running (pid $(cat "$pidfile"))"
-        return 0
-    fi
-    [[ -x $broker ]] || { echo "devstack: $broker not built; run scripts/build.sh" >&2; exit 1; }
-    # In a session of its own, as pg_ctl does for PostgreSQL: a Ctrl-C meant
-    # for the caller (scripts/demo.sh) must not take the broker down first.
-    (cd "$repo" && exec setsid "$broker" -P 60 >"$run/ecom-broker.out" 2>"$run/ecom-broker.log") &
-    echo $! >"$pidfile"
-    for _ in $(seq 50); do
-        if grep -q '^bootstrap=' "$run/ecom-broker.out" 2>/dev/null; then
-            echo "devstack: ecom-broker $(head -1 "$run/ecom-broker.out") (log: data/run/ecom-broker.log)"
-            return 0
-        fi
-        broker_running || break
-        sleep 0.1
-    done
-    echo "devstack: ecom-broker did not start:" >&2
-    tail -5 "$run/ecom-broker.log" >&2
-    rm -f "$pidfile"
-    exit 1
+    "$repo/scripts/kafka-local.sh" start
+    "$repo/scripts/spark-local.sh" start
 }
 
 stop() {
-    if broker_running; then
-        kill -TERM "$(cat "$pidfile")"
-        for _ in $(seq 50); do broker_running || break; sleep 0.1; done
-        echo "devstack: ecom-broker stopped"
-    fi
-    rm -f "$pidfile"
-    "$repo/scripts/pg-local.sh" stop
+    local rc=0
+    "$repo/scripts/spark-local.sh" stop || rc=1
+    "$repo/scripts/kafka-local.sh" stop || rc=1
+    "$repo/scripts/pg-local.sh" stop || rc=1
+    return $rc
 }
 
 status() {
     local rc=0
-    if broker_running; then
-        echo "ecom-broker: running (pid $(cat "$pidfile")), $(head -1 "$run/ecom-broker.out")"
-    else
-        echo "ecom-broker: stopped"
-        rc=3
-    fi
     "$repo/scripts/pg-local.sh" status || rc=3
+    "$repo/scripts/kafka-local.sh" status || rc=3
+    "$repo/scripts/spark-local.sh" status || rc=3
     return $rc
 }
 
