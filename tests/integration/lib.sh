@@ -5,7 +5,7 @@
 # caller's "$@" via lib_init "$@".
 #
 # Globals set: repo, bin, tmp, passed, failed; broker_pid, bootstrap after
-# start_broker; PG* variables after start_pg.
+# start_broker or start_kafka_local; PG* variables after start_pg.
 
 lib_init() {
     repo=${ECOM_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -17,6 +17,7 @@ lib_init() {
     chmod 755 "$tmp" # as root, PostgreSQL runs as "postgres" and must enter it
     broker_pid=
     pg_started=
+    kafka_started=
     trap lib_cleanup EXIT
     trap 'exit 130' INT TERM
     # Tests must not pick up a developer's .env by accident.
@@ -27,6 +28,9 @@ lib_cleanup() {
     local pid
     for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
     stop_broker
+    if [[ -n $kafka_started ]]; then
+        "$repo/scripts/kafka-local.sh" stop >/dev/null 2>&1 || true
+    fi
     if [[ -n $pg_started ]]; then
         "$repo/scripts/pg-local.sh" stop >/dev/null 2>&1 || true
     fi
@@ -133,6 +137,49 @@ stop_broker() {
         wait "$broker_pid" 2>/dev/null || true
         broker_pid=
     fi
+}
+
+# free_port_block N: a port P such that P..P+N-1 and their controller ports
+# P+1000.. are all free, avoiding the ports the demo and devstack use.
+free_port_block() {
+    local n=$1 attempt p
+    for ((attempt = 0; attempt < 50; attempt++)); do
+        p=$(free_port)
+        ((p + n + 1000 <= 65535)) || continue
+        if /usr/bin/python3 - "$p" "$n" <<'PY'; then
+import socket, sys
+p, n = int(sys.argv[1]), int(sys.argv[2])
+reserved = {5433, 8080, 8082, 9092, 9093, 9101}
+ports = [q for b in (p, p + 1000) for q in range(b, b + n)]
+if reserved & set(ports):
+    sys.exit(1)
+for q in ports:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", q))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+PY
+            printf '%s' "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# start_kafka_local: a real single-node Kafka (scripts/kafka-local.sh, KRaft)
+# with its data in $tmp/kafka, listener and controller on free ports; sets
+# bootstrap and KAFKA_BOOTSTRAP_SERVERS like start_broker. lib_cleanup stops it.
+start_kafka_local() {
+    local port
+    port=$(free_port_block 1) || { echo "start_kafka_local: no free pair of ports" >&2; return 1; }
+    export ECOM_KAFKA_DATA=$tmp/kafka ECOM_KAFKA_QUIET=1
+    export KAFKA_BOOTSTRAP_SERVERS=localhost:$port
+    bootstrap=$KAFKA_BOOTSTRAP_SERVERS
+    kafka_started=1
+    "$repo/scripts/kafka-local.sh" start
 }
 
 # start_pg: a throwaway PostgreSQL cluster in $tmp on a free port, with the
