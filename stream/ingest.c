@@ -598,11 +598,19 @@ static void update_watermarks(ingest_t *in, int64_t now)
     while ((p = ledger_next_part(in->ledger, &i)) != NULL) {
         int64_t lo = -1, hi = -1;
         part_metrics_t *pm = part_metrics(in, p);
+        ledger_gap_t gap;
 
         if (rd_kafka_get_watermark_offsets(in->rk, schema_topics[p->topic].name, p->partition, &lo,
                                            &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
             continue;
-        ledger_watermarks(p, lo, hi, now);
+        ledger_watermarks(p, lo, hi, now, &gap);
+        if (gap.kind != NULL) {
+            const char *topic = schema_topics[p->topic].name;
+            LOG_ERROR("%s [%d]: offsets %lld..%lld are no longer held by the broker and were never stored (the log is empty up to %lld); recorded in stream_gaps",
+                      topic, (int)p->partition, (long long)gap.first, (long long)gap.last, (long long)lo);
+            rows_add_gap(&in->batch, in->conf.group, topic, p->partition, gap.first, gap.last, gap.kind);
+            in->batch.gaps[p->topic]++;
+        }
         if (pm != NULL)
             metrics_gauge_set(pm->lag, (double)(hi - (p->stored < 0 ? 0 : p->stored)));
     }

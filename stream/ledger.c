@@ -250,10 +250,19 @@ static int pending(const ledger_t *l, const ledger_part_t *p)
     return !caught_up(p) || p->paused || l->held;
 }
 
-void ledger_watermarks(ledger_part_t *p, int64_t lo, int64_t hi, int64_t now_us)
+void ledger_watermarks(ledger_part_t *p, int64_t lo, int64_t hi, int64_t now_us,
+                       ledger_gap_t *gap)
 {
+    memset(gap, 0, sizeof(*gap));
     p->lo = lo;
     p->hi = hi;
+    if (p->state == LEDGER_ACTIVE && lo >= 0 && hi == lo && lo > p->pos) {
+        gap->kind = "retention";
+        gap->first = p->pos;
+        gap->last = lo - 1;
+        p->pos = lo;
+        p->dirty = 1;
+    }
     if (caught_up(p) && !p->paused)
         p->since_us = now_us;
 }

@@ -131,8 +131,11 @@ void ledger_load_done(ledger_t *l, int ok, int64_t now_us);
  * now ends before pos (the topic was recreated: "reset"). */
 ledger_verdict_t ledger_message(ledger_t *l, ledger_part_t *p, int64_t offset,
                                 int64_t lo, int64_t hi, ledger_gap_t *gap);
-/* Kafka's latest watermarks, for lag and stall detection. */
-void ledger_watermarks(ledger_part_t *p, int64_t lo, int64_t hi, int64_t now_us);
+/* Kafka's latest watermarks, for lag and stall detection. When retention
+ * emptied the log past pos (lo == hi > pos: no message will ever come to
+ * show the hole), fills *gap with the lost range and moves pos to lo. */
+void ledger_watermarks(ledger_part_t *p, int64_t lo, int64_t hi, int64_t now_us,
+                       ledger_gap_t *gap);
 
 /* --- writing ----------------------------------------------------------- */
 /* 1 when a new batch may be handed to the writer now. */
