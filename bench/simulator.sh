@@ -5,23 +5,26 @@
 # Measures events/s, MB/s, CPU seconds and peak RSS of three producers, each
 # under GNU time (/usr/bin/time: wall seconds and maximum resident set size of
 # the whole process, start-up and final flush included), all against one
-# ecom-broker (the in-memory dev broker) started here on a free port:
+# broker started here on free ports: a real Apache Kafka (scripts/kafka-
+# local.sh, one KRaft node, its log in the run's temp dir), or with
+# --broker mock ecom-broker (librdkafka's in-memory mock cluster):
 #   1. ecom-simulator --max-rate -n EVENTS: generates, serializes and sends
 #      every event to its three topics.
-#   2. kcat -P sending the same EVENTS lines to one topic with the same
-#      producer settings. The lines are what the simulator just produced,
+#   2. kcat -P sending the same EVENTS lines to one topic (with as many
+#      partitions as the simulator's three) with the same producer settings. The lines are what the simulator just produced,
 #      consumed back into a file before the timing starts, so kcat only reads
 #      and sends: the ceiling for a librdkafka producer on this machine.
 #   3. bench/py_producer.py: kafka-python configured as shared/original-
 #      design.md documents it, generating events the way that design did.
 #      It is slow, so it sends --python-events events; compare events/s.
-# Every count is checked by consuming the topics back (the dev broker keeps
-# about 5 MiB per partition, so partitions are sized to hold the whole run).
+# Every count is checked by consuming the topics back (the mock keeps about
+# 5 MiB per partition, so there partitions are sized to hold the whole run).
 # Prints the table and the goal verdicts (simulator >= 80% of kcat's events/s,
 # >= 20x kafka-python's, peak RSS < 64 MB) on stdout and writes them to
 # bench/results/simulator-DATE.txt. Progress goes to stderr.
 #
 # Usage: bench/simulator.sh [-n EVENTS] [-p PARTITIONS] [--python-events N]
+#                           [--broker kafka|mock]
 # Exit status: 0 when the runs completed, whatever the verdicts; 1 when a run
 # failed or a count did not match; 2 on a usage error.
 set -euo pipefail
@@ -50,8 +53,11 @@ Usage:
 
 Options:
   -n, --events=N           events for ecom-simulator and kcat (default: $events)
-  -p, --partitions=N       partitions of every topic on the dev broker
-                           (default: enough to keep every event, at least 16)
+      --broker=KIND        kafka (a real Apache Kafka started here, the
+                           default) or mock (ecom-broker, in memory)
+  -p, --partitions=N       partitions of every topic (default: 3 on Kafka, as
+                           TOPIC_PARTITIONS; on the mock enough to keep every
+                           event, at least 16)
       --python-events=N    events for the kafka-python producer (default: $py_events)
   -h, --help               show this help and exit
 
@@ -70,6 +76,8 @@ while (($#)); do
     --partitions=*) partitions=${1#*=} ;;
     --python-events) (($# >= 2)) || usage_error "option $1 requires a value"; py_events=$2; shift ;;
     --python-events=*) py_events=${1#*=} ;;
+    --broker) (($# >= 2)) || usage_error "option $1 requires a value"; broker=$2; shift ;;
+    --broker=*) broker=${1#*=} ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "invalid option \"$1\"" ;;
     esac
@@ -77,7 +85,10 @@ while (($#)); do
 done
 posint -n/--events "$events"
 posint --python-events "$py_events"
-if [[ -z $partitions ]]; then
+check_broker "$broker"
+if [[ -z $partitions && $broker == kafka ]]; then
+    partitions=3
+elif [[ -z $partitions ]]; then
     partitions=$(((events * stored_bytes_per_event + partition_bytes - 1) / partition_bytes))
     ((partitions >= 16)) || partitions=16
 fi
@@ -93,12 +104,8 @@ export ECOM_ENV_FILE=/dev/null # a developer's .env must not change the run
 unset KAFKA_BOOTSTRAP_SERVERS TOPIC_PARTITIONS
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-simulator.XXXXXX")
-broker_pid=
 cleanup() {
-    if [[ -n $broker_pid ]]; then
-        kill -TERM "$broker_pid" 2>/dev/null || true
-        wait "$broker_pid" 2>/dev/null || true
-    fi
+    stop_broker
     rm -rf -- "$tmp"
 }
 trap cleanup EXIT
@@ -124,10 +131,11 @@ producer_x=(-X acks=all -X enable.idempotence=true -X message.send.max.retries=3
     -X compression.type=snappy)
 
 say "$events events, $partitions partitions per topic, $py_events kafka-python events"
-topic_args=(--topic "bench-kcat:$partitions")
-for t in "${py_topics[@]}"; do topic_args+=(--topic "$t:$partitions"); done
-start_broker "$partitions" "${topic_args[@]}"
-say "ecom-broker at $bootstrap"
+# kcat's one topic has as many partitions as the simulator's three together,
+# so both spread their batches over as many partitions.
+start_broker "$partitions" "bench-kcat:$((3 * partitions))" "${py_topics[@]}"
+say "$broker broker at $bootstrap"
+warm_broker
 
 # 1. ecom-simulator
 say "running ecom-simulator --max-rate -n $events"
@@ -146,6 +154,7 @@ for t in "${sim_topics[@]}"; do consume "$t" '%k\t%s\n'; done >"$tmp/lines.txt"
 lines=$(wc -l <"$tmp/lines.txt")
 if ((lines != events)); then
     hint=$((lines > 0 ? 2 * partitions * events / lines + 1 : 4 * partitions))
+    [[ $broker == mock ]] || die "the broker holds $lines of the simulator's $events events"
     die "the broker kept $lines of the simulator's $events events; retention dropped some (try more partitions: -p $hint)"
 fi
 kcat_bytes=$(($(cut -f2- "$tmp/lines.txt" | wc -c) - lines))
@@ -197,7 +206,7 @@ verdict() { printf '%-58s %s\n' "$1" "$([[ $2 == 1 ]] && echo PASS || echo FAIL)
         "kcat $(kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\).*/\1/p' | head -n 1);" \
         "kafka-python $(/usr/bin/python3 -c 'import kafka; print(kafka.__version__)');" \
         "commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    echo "dev broker: ecom-broker, $partitions partitions per topic; producer settings:" \
+    echo "broker: $(broker_label), $partitions partitions per topic (bench-kcat: $((3 * partitions))); producer settings:" \
         "acks=all, idempotence, batch 16384, linger 10 ms, 32 MiB queue, snappy"
     echo
     printf '%-22s %9s %8s %7s %10s %7s %11s %8s\n' \

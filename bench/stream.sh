@@ -3,10 +3,12 @@
 # side by side with its two ceilings: kcat reading the same topics (Kafka)
 # and psql \copy loading the same rows (PostgreSQL).
 #
-# Starts its own ecom-broker (the in-memory dev broker) on a free port, with
-# enough partitions that the broker's 5 MiB-per-partition retention keeps
-# every event, and its own throwaway PostgreSQL 15 cluster (scripts/
-# pg-local.sh, sql/init.sql applied, default server settings) on a free port.
+# Starts its own broker on free ports: a real Apache Kafka (scripts/kafka-
+# local.sh, one KRaft node, its log in the run's temp dir), or with --broker
+# mock ecom-broker (librdkafka's in-memory mock cluster, with enough
+# partitions that its 5 MiB-per-partition retention keeps every event), and
+# its own throwaway PostgreSQL 15 cluster (scripts/pg-local.sh, sql/init.sql
+# applied, default server settings) on a free port.
 # Then, in one run:
 #   0. preloads EVENTS events with ecom-simulator --max-rate (not timed) and
 #      checks that the broker kept them all;
@@ -19,7 +21,12 @@
 #      from process start to the moment /metrics shows every message
 #      committed (polled every 50 ms), so the idle wait before exiting is not
 #      counted; the process's whole wall time is in the notes. Row counts are
-#      checked against the simulator's valid_unique per topic;
+#      checked against the simulator's valid_unique per topic. The judged
+#      (first) --flush-rows value runs --drain-runs times; with --baseline,
+#      each run of it is paired with one of the ecom-stream in BINDIR (an
+#      older build, same arguments, same preload), in the order baseline,
+#      new, new, baseline, baseline, new... so that a drift of the machine
+#      weighs on both alike; the table shows the median run of each;
 #   3. psql \copy loads the rows ecom-stream stored (exported beforehand, not
 #      timed: the BATCH_COLS_* columns of stream/batch.h) into the same
 #      day-partitioned, indexed raw tables after TRUNCATE: the PostgreSQL
@@ -35,11 +42,14 @@
 # autovacuum) during the phase, from /proc.
 # Prints the table and the goal verdicts (ecom-stream >= 50% of the \copy
 # ceiling's events/s, aim 70%; peak RSS < 100 MB; p99 latency < 1 s, aim
-# 300 ms) on stdout and writes them to bench/results/stream-DATE.txt.
-# Progress goes to stderr.
+# 300 ms; with --baseline, no regression: the median run >= 95% of the
+# baseline's median events/s) on stdout and writes them to
+# bench/results/stream-DATE.txt. Progress goes to stderr.
 #
 # Usage: bench/stream.sh [-n EVENTS] [-p PARTITIONS] [--flush-rows LIST] [-d SECONDS]
-#                        [-s SEED] [-a ECOM_STREAM_ARG]...
+#                        [-s SEED] [-a ECOM_STREAM_ARG]... [--drain-runs N]
+#                        [--broker kafka|mock]
+#                        [--baseline BINDIR [--baseline-label TEXT]]
 # Exit status: 0 when the runs completed, whatever the verdicts; 1 when a run
 # failed or a count did not match; 2 on a usage error.
 set -euo pipefail
@@ -55,7 +65,15 @@ flush_list= # default: ecom-stream's own --flush-rows default, then 5000 or 2000
 latency_s=60
 seed=1
 stream_args=() # extra ecom-stream arguments (-a), for every ecom-stream run
-lat_partitions=3 # the dev broker's default (TOPIC_PARTITIONS)
+lat_partitions=3 # the documented default (TOPIC_PARTITIONS)
+baseline=      # bin directory of an older build to compare with (--baseline)
+baseline_label=
+drain_runs=    # runs of the judged drain (default: 1, or 3 with --baseline)
+# The no-regression verdict: the new median >= this share of the baseline's.
+# Measured run-to-run noise of one drain on the 2-core machine: a few per
+# cent between the medians of two builds of the same code (bench/stream.sh
+# --baseline on the same binaries), so 95% flags a real loss, not noise.
+regress_pct=95
 
 # Bytes a stored event needs on the broker: measured about 95 (400-byte JSON,
 # snappy about 4.4:1), times 3 for safety.
@@ -71,8 +89,11 @@ Usage:
 
 Options:
   -n, --events=N            events to preload and drain (default: $events)
-  -p, --partitions=N        partitions of every topic on the dev broker
-                            (default: enough to keep every event, at least 64)
+      --broker=KIND         kafka (a real Apache Kafka started here, the
+                            default) or mock (ecom-broker, in memory)
+  -p, --partitions=N        partitions of every topic (default: 3 on Kafka, as
+                            TOPIC_PARTITIONS; on the mock enough to keep every
+                            event, at least 64)
       --flush-rows=LIST     comma-separated --flush-rows values for ecom-stream;
                             the first is the one judged (default: ecom-stream's
                             default, then 5000, or 20000 if that is the default)
@@ -81,6 +102,14 @@ Options:
   -s, --seed=N              simulator seed of the preload (default: $seed)
   -a, --stream-arg=ARG      pass ARG to every ecom-stream run (repeatable),
                             e.g. -a --flush-ms=50 -a -Xqueued.max.messages.kbytes=16384
+      --baseline=BINDIR     also drain with BINDIR/ecom-stream (an older build)
+                            at the judged --flush-rows value, alternating with
+                            the new one, and judge the new one against it
+      --baseline-label=TEXT name the baseline TEXT in the table (default: its
+                            --version number and the git commit of its source)
+      --drain-runs=N        runs of the judged drain, of each binary with
+                            --baseline; the table shows the median run
+                            (default: 3 with --baseline, else 1)
   -h, --help                show this help and exit
 
 Needs the project's build (built into build/ if missing) and scripts/deps.sh.
@@ -104,6 +133,14 @@ while (($#)); do
     --stream-arg=*) stream_args+=("${1#*=}") ;;
     -s | --seed) (($# >= 2)) || usage_error "option $1 requires a value"; seed=$2; shift ;;
     --seed=*) seed=${1#*=} ;;
+    --baseline) (($# >= 2)) || usage_error "option $1 requires a value"; baseline=$2; shift ;;
+    --baseline=*) baseline=${1#*=} ;;
+    --baseline-label) (($# >= 2)) || usage_error "option $1 requires a value"; baseline_label=$2; shift ;;
+    --baseline-label=*) baseline_label=${1#*=} ;;
+    --drain-runs) (($# >= 2)) || usage_error "option $1 requires a value"; drain_runs=$2; shift ;;
+    --drain-runs=*) drain_runs=${1#*=} ;;
+    --broker) (($# >= 2)) || usage_error "option $1 requires a value"; broker=$2; shift ;;
+    --broker=*) broker=${1#*=} ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "invalid option \"$1\"" ;;
     esac
@@ -112,6 +149,15 @@ done
 posint -n/--events "$events"
 posint -d/--latency-seconds "$latency_s" 0
 posint -s/--seed "$seed" 0
+drain_runs=${drain_runs:-$([[ -n $baseline ]] && echo 3 || echo 1)}
+posint --drain-runs "$drain_runs"
+if [[ -n $baseline ]]; then
+    [[ -x $baseline/ecom-stream && ! -d $baseline/ecom-stream ]] ||
+        usage_error "invalid value \"$baseline\" for option --baseline: no ecom-stream in it"
+    baseline=$(cd "$baseline" && pwd)
+elif [[ -n $baseline_label ]]; then
+    usage_error "option --baseline-label needs --baseline"
+fi
 flush_given=${flush_list:+1}
 IFS=, read -ra flush_rows <<<"${flush_list:-1}"
 ((${#flush_rows[@]} > 0)) || usage_error "invalid value \"$flush_list\" for option --flush-rows"
@@ -120,7 +166,10 @@ for f in "${flush_rows[@]}"; do
         usage_error "invalid value \"$flush_list\" for option --flush-rows"
     fi
 done
-if [[ -z $partitions ]]; then
+check_broker "$broker"
+if [[ -z $partitions && $broker == kafka ]]; then
+    partitions=3
+elif [[ -z $partitions ]]; then
     partitions=$(((events * stored_bytes_per_event + partition_bytes - 1) / partition_bytes))
     ((partitions >= 64)) || partitions=64
 fi
@@ -132,9 +181,10 @@ if [[ ! -x $bin/ecom-simulator || ! -x $bin/ecom-broker || ! -x $bin/ecom-stream
     say "building into $repo/build"
     "$repo/scripts/build.sh" "$repo/build" >&2
 fi
-# ecom-stream's batching and commit defaults, from its --help.
+# stream_default OPTION [BINDIR]: a default of ecom-stream (in BINDIR, else
+# $bin), from its --help.
 stream_default() {
-    "$bin/ecom-stream" --help | awk -v opt="--$1=" '
+    "${2:-$bin}/ecom-stream" --help | awk -v opt="--$1=" '
         index($0, opt) { n = 3 }
         n > 0 && match($0, /\(default: [^;)]*/) { print substr($0, RSTART + 10, RLENGTH - 10); exit }
         n > 0 { n-- }'
@@ -144,6 +194,23 @@ def_rows=$(stream_default flush-rows)
 stream_defaults="--flush-rows $def_rows, --flush-bytes $(stream_default flush-bytes), --flush-ms $(stream_default flush-ms)"
 sync_default=$(stream_default synchronous-commit)
 [[ -z $sync_default ]] || stream_defaults+=", --synchronous-commit $sync_default"
+if [[ -n $baseline ]]; then
+    base_version=$("$baseline/ecom-stream" --version | head -n 1) ||
+        die "$baseline/ecom-stream --version failed"
+    # The baseline's source: its build tree's CMakeCache.txt names it.
+    base_src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$baseline/../CMakeCache.txt" 2>/dev/null || true)
+    base_commit=
+    if [[ -n $base_src ]] && base_commit=$(git -C "$base_src" rev-parse --short HEAD 2>/dev/null); then
+        git -C "$base_src" diff --quiet HEAD 2>/dev/null || base_commit+="+changes"
+    fi
+    if [[ -z $baseline_label ]]; then
+        baseline_label=$(awk '{ print $2 }' <<<"$base_version")${base_commit:+, $base_commit}
+    fi
+    base_defaults="--flush-rows $(stream_default flush-rows "$baseline"), --flush-bytes"
+    base_defaults+=" $(stream_default flush-bytes "$baseline"), --flush-ms $(stream_default flush-ms "$baseline")"
+    base_sync=$(stream_default synchronous-commit "$baseline")
+    [[ -z $base_sync ]] || base_defaults+=", --synchronous-commit $base_sync"
+fi
 if [[ -z $flush_given ]]; then
     flush_list=$def_rows,$((def_rows == 5000 ? 20000 : 5000))
     IFS=, read -ra flush_rows <<<"$flush_list"
@@ -154,7 +221,6 @@ unset SIMULATOR_USER_RATE SIMULATOR_TRANSACTION_RATE SIMULATOR_INVENTORY_RATE SI
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-stream.XXXXXX")
 chmod 755 "$tmp" # as root, PostgreSQL runs as "postgres" and must enter it
-broker_pid=
 pg_started=
 bg_pids=()
 cleanup() {
@@ -164,10 +230,7 @@ cleanup() {
         pkill -TERM -P "$pid" 2>/dev/null || true
         kill -TERM "$pid" 2>/dev/null || true
     done
-    if [[ -n $broker_pid ]]; then
-        kill -TERM "$broker_pid" 2>/dev/null || true
-        wait "$broker_pid" 2>/dev/null || true
-    fi
+    stop_broker
     if [[ -n $pg_started ]]; then
         "$repo/scripts/pg-local.sh" stop >/dev/null 2>&1 || true
     fi
@@ -347,6 +410,15 @@ log_epoch() {
     [[ -n $ts ]] && date -d "$ts" +%s.%N || echo 0
 }
 
+# assigned_count FILE: partitions assigned so far by ecom-stream's log FILE,
+# one line per partition ("assigned TOPIC [N], ...", cores up to c8f7bb8) or
+# per assignment ("assigned N partitions; ...").
+assigned_count() {
+    awk '/ assigned [0-9]+ partitions/ { sub(/.* assigned /, ""); n += $1; next }
+         / assigned / { n++ }
+         END { print n + 0 }' "$1" 2>/dev/null || echo 0
+}
+
 # check_rows LABEL: the raw tables must hold exactly the simulator's valid
 # events, transaction_items one row per item (sum(item_count), and as many
 # as after the first run), nothing dead-lettered and no gaps.
@@ -373,16 +445,18 @@ latency_sql() {
         FROM x WHERE event_time >= (SELECT min(event_time) FROM x) + interval '$1 s'" | tr '|' ' '
 }
 
-# stream_run FLUSH_ROWS: drains the preloaded topics with ecom-stream into
-# empty tables; sets s_drain s_wall s_rss s_cpu s_pgcpu s_join s_first
+# stream_run FLUSH_ROWS [NAME BINDIR LABEL]: drains the preloaded topics with
+# BINDIR's ecom-stream (default: $bin's) into empty tables, logging to
+# $tmp/NAME.err; sets s_drain s_wall s_rss s_cpu s_pgcpu s_join s_first
 # s_flushes s_flush_s.
 stream_run() {
-    local fr=$1 name=stream-$1 port pid rc=0 t0 cpu0 first done_s consumed user sys
+    local fr=$1 name=${2:-stream-$1} sbin=${3:-$bin} label=${4:-ecom-stream}
+    local port pid rc=0 t0 cpu0 first done_s consumed user sys
     fresh_tables
     port=$(free_port)
     cpu0=$(pg_cpu)
     t0=$(date +%s.%N)
-    /usr/bin/time -o "$tmp/$name.time" -f '%e %M %U %S' "$bin/ecom-stream" -b "$bootstrap" \
+    /usr/bin/time -o "$tmp/$name.time" -f '%e %M %U %S' "$sbin/ecom-stream" -b "$bootstrap" \
         -g "bench-$fr-$RANDOM" -p "$port" -P 0 --flush-rows "$fr" --exit-when-idle 2 "${stream_args[@]}" \
         >/dev/null 2>"$tmp/$name.err" &
     pid=$!
@@ -392,7 +466,7 @@ stream_run() {
     bg_pids=()
     if ((rc != 0)) || [[ $done_s == 0 ]]; then
         tail -n 20 "$tmp/$name.err" >&2
-        die "ecom-stream --flush-rows $fr committed $consumed of $events messages (exit status $rc)"
+        die "$label --flush-rows $fr committed $consumed of $events messages (exit status $rc)"
     fi
     cpu1=$(pg_cpu)
     s_pgcpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')
@@ -402,7 +476,7 @@ stream_run() {
     s_first=$(awk -v a="$t0" -v b="$first" 'BEGIN { printf "%.2f", b - a }')
     s_join=$(awk -v a="$t0" -v b="$(log_epoch "$tmp/$name.err" ' assigned ')" \
         'BEGIN { printf "%.2f", (b > 0 ? b - a : -1) }')
-    check_rows "ecom-stream --flush-rows $fr"
+    check_rows "$label --flush-rows $fr"
 }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -413,7 +487,7 @@ pg_settings=$(sql "SELECT string_agg(name || '=' || setting || coalesce(unit, ''
     FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'max_wal_size', 'fsync', 'autovacuum')")
 say "PostgreSQL on localhost:$PGPORT ($pg_settings)"
 start_broker "$partitions"
-say "ecom-broker at $bootstrap"
+say "$broker broker at $bootstrap"
 
 # 0. preload
 say "preloading: ecom-simulator --max-rate -n $events -s $seed"
@@ -428,7 +502,7 @@ for t in "${topics[@]}"; do
     produced[$t]=$(json "$tmp/preload.json" "j[\"topics\"][\"$t\"][\"produced\"]")
     kept=$(kcat -C -b "$bootstrap" -t "$t" -o beginning -e -q -f '%o\n' | wc -l)
     ((kept == produced[$t])) ||
-        die "the broker kept $kept of the $t topic's ${produced[$t]} messages; retention dropped some (try more partitions: -p $((2 * partitions)))"
+        die "the broker kept $kept of the $t topic's ${produced[$t]} messages$([[ $broker == kafka ]] || echo "; retention dropped some (try more partitions: -p $((2 * partitions)))")"
 done
 
 # 1. kcat, one topic after the other, with ecom-stream's fetch.wait.max.ms
@@ -447,26 +521,82 @@ for t in "${topics[@]}"; do
     if ((r > k_rss)); then k_rss=$r; fi
 done
 
-# 2. ecom-stream, once per flush setting
-declare -A r_drain r_total r_wall r_rss r_cpu r_pgcpu r_join r_first r_flushes r_flush_s
+# 2. ecom-stream, once per flush setting; the judged one $drain_runs times,
+#    each paired with a run of the baseline's when there is one (ABBA order)
+def=${flush_rows[0]}
+declare -A d_drain d_total d_wall d_rss d_cpu d_pgcpu d_join d_first d_flushes d_flush_s runs_of
+declare -A nth
+exported=
 for fr in "${flush_rows[@]}"; do
-    say "ecom-stream --flush-rows $fr draining $events messages into empty tables"
-    stream_run "$fr"
-    r_drain[$fr]=$(awk -v a="$s_drain" -v b="$s_join" 'BEGIN { printf "%.2f", a - b }')
-    r_total[$fr]=$s_drain r_wall[$fr]=$s_wall r_rss[$fr]=$s_rss r_cpu[$fr]=$s_cpu
-    r_pgcpu[$fr]=$s_pgcpu r_join[$fr]=$s_join r_first[$fr]=$s_first
-    r_flushes[$fr]=$s_flushes r_flush_s[$fr]=$s_flush_s
-    say "  all committed $s_drain s after start (partitions assigned at $s_join s, first commit at $s_first s)"
-    awk -v j="$s_join" 'BEGIN { exit !(j > 0) }' || die "no partition assignment in ecom-stream's log"
-    if [[ $fr == "${flush_rows[0]}" ]]; then
-        items=$(sql "SELECT count(*) FROM transaction_items")
-        say "exporting the stored rows as COPY text for \\copy (not timed)"
-        mkdir -p "$tmp/copy"
-        for t in "${tables[@]}"; do
-            sql "\\copy (SELECT $(batch_cols "${t^^}") FROM $t) TO '$tmp/copy/$t.txt'"
+    order=(new)
+    if [[ $fr == "$def" ]]; then
+        order=()
+        for ((i = 0; i < drain_runs; i++)); do
+            if [[ -z $baseline ]]; then
+                order+=(new)
+            elif ((i % 2 == 0)); then
+                order+=(base new)
+            else
+                order+=(new base)
+            fi
         done
     fi
+    nth=([new]=0 [base]=0)
+    for who in "${order[@]}"; do
+        nth[$who]=$((nth[$who] + 1))
+        key=$who-$fr-${nth[$who]}
+        if [[ $who == base ]]; then
+            sbin=$baseline label="ecom-stream baseline ($baseline_label)"
+        else
+            sbin=$bin label=ecom-stream
+        fi
+        what="$label --flush-rows $fr"
+        [[ ${#order[@]} == 1 ]] || what+=" (run ${nth[$who]} of $drain_runs)"
+        say "$what draining $events messages into empty tables"
+        stream_run "$fr" "stream-$key" "$sbin" "$label"
+        d_drain[$key]=$(awk -v a="$s_drain" -v b="$s_join" 'BEGIN { printf "%.2f", a - b }')
+        d_total[$key]=$s_drain d_wall[$key]=$s_wall d_rss[$key]=$s_rss d_cpu[$key]=$s_cpu
+        d_pgcpu[$key]=$s_pgcpu d_join[$key]=$s_join d_first[$key]=$s_first
+        d_flushes[$key]=$s_flushes d_flush_s[$key]=$s_flush_s
+        runs_of[$who-$fr]+="${runs_of[$who-$fr]:+ }$key"
+        say "  all committed $s_drain s after start (partitions assigned at $s_join s, first commit at" \
+            "$s_first s; drain ${d_drain[$key]} s, $(eps "$events" "${d_drain[$key]}") events/s)"
+        awk -v j="$s_join" 'BEGIN { exit !(j > 0) }' || die "no partition assignment in $label's log"
+        if [[ $who == new && $fr == "$def" && -z $exported ]]; then
+            items=$(sql "SELECT count(*) FROM transaction_items")
+            say "exporting the stored rows as COPY text for \\copy (not timed)"
+            mkdir -p "$tmp/copy"
+            for t in "${tables[@]}"; do
+                sql "\\copy (SELECT $(batch_cols "${t^^}") FROM $t) TO '$tmp/copy/$t.txt'"
+            done
+            exported=1
+        fi
+    done
 done
+
+# median_run WHO-FR: the key of the run with the median drain time (of an
+# even number, the slower of the middle two).
+median_run() {
+    local k
+    for k in ${runs_of[$1]}; do echo "${d_drain[$k]} $k"; done |
+        sort -n | awk '{ k[NR] = $2 } END { print k[int(NR / 2) + 1] }'
+}
+# drain_spread WHO-FR: "min median max spread%" of the drain seconds, the
+# spread being (max - min) / median.
+drain_spread() {
+    local k
+    for k in ${runs_of[$1]}; do echo "${d_drain[$k]}"; done | sort -n | awk '
+        { v[NR] = $1 }
+        END { m = v[int(NR / 2) + 1]; printf "%.2f %.2f %.2f %.1f\n", v[1], m, v[NR], 100 * (v[NR] - v[1]) / m }'
+}
+declare -A r_drain r_total r_wall r_rss r_cpu r_pgcpu r_join r_first r_flushes r_flush_s
+for fr in "${flush_rows[@]}"; do
+    k=$(median_run "new-$fr")
+    r_drain[$fr]=${d_drain[$k]} r_total[$fr]=${d_total[$k]} r_wall[$fr]=${d_wall[$k]} r_rss[$fr]=${d_rss[$k]}
+    r_cpu[$fr]=${d_cpu[$k]} r_pgcpu[$fr]=${d_pgcpu[$k]} r_join[$fr]=${d_join[$k]} r_first[$fr]=${d_first[$k]}
+    r_flushes[$fr]=${d_flushes[$k]} r_flush_s[$fr]=${d_flush_s[$k]}
+done
+[[ -z $baseline ]] || bk=$(median_run "base-$def")
 
 # 3. psql \copy into the same tables, emptied
 say "psql \\copy loading the same rows into the emptied tables"
@@ -500,8 +630,8 @@ if ((latency_s > 0)); then
     pid=$!
     bg_pids+=("$pid")
     for i in $(seq 601); do
-        n=$(grep -c ' assigned ' "$tmp/latency.err" 2>/dev/null || true)
-        ((${n:-0} >= 3 * lat_partitions)) && break
+        n=$(assigned_count "$tmp/latency.err")
+        ((n >= 3 * lat_partitions)) && break
         kill -0 "$pid" 2>/dev/null || { tail -n 20 "$tmp/latency.err" >&2; die "ecom-stream exited"; }
         ((i <= 600)) || die "ecom-stream got no partitions within 60 s"
         sleep 0.1
@@ -560,6 +690,19 @@ done
 share() { awk -v e="$(eps "$events" "$1")" -v k="$copy_eps" 'BEGIN { printf "%.1f", 100 * e / k }'; }
 def_share=$(share "${r_drain[$def]}")
 best_share=$(share "${r_drain[$best]}")
+if [[ -n $baseline ]]; then
+    # vs_base NEW_S BASE_S: the new events/s as a per cent of the baseline's.
+    vs_base() { awk -v n="$1" -v b="$2" 'BEGIN { printf "%.1f", (n > 0 ? 100 * b / n : 0) }'; }
+    base_share=$(vs_base "${r_drain[$def]}" "${d_drain[$bk]}")
+    read -r nmin nmed nmax nspread < <(drain_spread "new-$def")
+    read -r bmin bmed bmax bspread < <(drain_spread "base-$def")
+    best_vs_base=$(vs_base "$nmin" "$bmin")
+    paired=
+    for ((i = 1; i <= drain_runs; i++)); do
+        paired+="${paired:+ }$(vs_base "${d_drain[new-$def-$i]}" "${d_drain[base-$def-$i]}")%"
+    done
+    paired_med=$(tr -d % <<<"$paired" | tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+fi
 
 {
     echo "ecom-stream end-to-end benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -569,7 +712,11 @@ best_share=$(share "${r_drain[$best]}")
         "$(kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\).*/\1/p' | head -n 1);" \
         "$(sql 'SHOW server_version' | cut -d' ' -f1 | sed 's/^/PostgreSQL /') ($pg_settings)"
     echo "ecom-stream defaults: $stream_defaults${stream_args[*]:+; extra arguments in every run: ${stream_args[*]}}"
-    echo "dev broker: ecom-broker, $partitions partitions per topic; preload: ecom-simulator --max-rate" \
+    if [[ -n $baseline ]]; then
+        echo "baseline: $baseline/ecom-stream, $base_version${base_commit:+, built from commit $base_commit}$(
+            [[ $base_defaults == "$stream_defaults" ]] || echo "; its defaults: $base_defaults")"
+    fi
+    echo "broker: $(broker_label), $partitions partitions per topic; preload: ecom-simulator --max-rate" \
         "-n $events -s $seed: $valid_ue user events, $valid_tx transactions ($items items), $valid_inv inventory updates"
     echo
     printf '%-38s %8s %8s %6s %8s %9s %11s %9s\n' \
@@ -581,6 +728,10 @@ best_share=$(share "${r_drain[$best]}")
         [[ $fr != "$def_rows" ]] || label+=" (dflt)"
         row "$label" "$events" "${r_drain[$fr]}" "${r_cpu[$fr]}" "${r_pgcpu[$fr]}" "${r_rss[$fr]}"
     done
+    if [[ -n $baseline ]]; then
+        row "ecom-stream baseline ($baseline_label)" "$events" "${d_drain[$bk]}" "${d_cpu[$bk]}" \
+            "${d_pgcpu[$bk]}" "${d_rss[$bk]}"
+    fi
     echo
     echo "Notes: events are Kafka messages (the preload); seconds is wall time: for kcat the sum of"
     echo "one kcat -C -e per topic ($kcat_settings); for \\copy the sum of"
@@ -589,7 +740,8 @@ best_share=$(share "${r_drain[$best]}")
         "the rows ecom-stream stored, exported before); for"
     echo "ecom-stream from its partition assignment (its log) to every message committed (its /metrics"
     echo "polled every 50 ms). Counted from process start, i.e. with start-up and the consumer group"
-    echo "join (the dev broker's first rebalance of a new group takes about 3 s):"
+    echo "join (the mock's first rebalance of a new group takes about 3 s; kafka-local.sh sets"
+    echo "group.initial.rebalance.delay.ms=0):"
     for fr in "${flush_rows[@]}"; do
         echo "  --flush-rows $fr: ${r_total[$fr]} s, $(eps "$events" "${r_total[$fr]}") events/s," \
             "$(share "${r_total[$fr]}")% of \\copy (assigned after ${r_join[$fr]} s, first commit" \
@@ -601,6 +753,37 @@ best_share=$(share "${r_drain[$best]}")
         echo "  --flush-rows $fr: ${r_flushes[$fr]} flushes, ${r_flush_s[$fr]} s of the ${r_drain[$fr]} s" \
             "($(awk -v f="${r_flush_s[$fr]}" -v d="${r_drain[$fr]}" 'BEGIN { printf "%.0f", 100 * f / d }')%)"
     done
+    if ((drain_runs > 1)); then
+        if [[ -n $baseline ]]; then
+            echo "The --flush-rows $def row and the baseline row show the median of $drain_runs runs each (by"
+            echo "drain seconds; of an even number the slower middle one), run in the order baseline, new, new,"
+            echo "baseline, baseline, new, ... on the same preload, each into emptied tables:"
+        else
+            echo "The --flush-rows $def row shows the median of $drain_runs runs (by drain seconds; of an even"
+            echo "number the slower middle one):"
+        fi
+        for who in new base; do
+            [[ $who == new || -n $baseline ]] || continue
+            ds=()
+            for k in ${runs_of[$who-$def]}; do ds+=("${d_drain[$k]} (${d_cpu[$k]})"); done
+            if [[ $who == new ]]; then
+                echo "  new drains, s (its CPU s): ${ds[*]}"
+                echo "    min $nmin, median $nmed, max $nmax: spread ${nspread}% of the median"
+            else
+                echo "  baseline drains, s (its CPU s): ${ds[*]}"
+                echo "    min $bmin, median $bmed, max $bmax: spread ${bspread}% of the median"
+            fi
+        done
+        if [[ -n $baseline ]]; then
+            echo "  Side by side (run i of each, run one after the other): new events/s as a share of the"
+            echo "  baseline's: $paired (median $paired_med%)"
+        fi
+    fi
+    if [[ -n $baseline ]]; then
+        echo "Baseline (median run): ${d_total[$bk]} s from process start, assigned after ${d_join[$bk]} s," \
+            "${d_flushes[$bk]} flushes, ${d_flush_s[$bk]} s of its ${d_drain[$bk]} s in flush transactions" \
+            "($(awk -v f="${d_flush_s[$bk]}" -v d="${d_drain[$bk]}" 'BEGIN { printf "%.0f", 100 * f / d }')%)."
+    fi
     echo "CPU s: user+system of the client processes; PG CPU s: of every PostgreSQL server process"
     echo "during the phase (from /proc). Peak RSS: GNU time's maximum resident set size."
     echo "Row counts were checked after every load: valid_unique per topic, items = sum(item_count)."
@@ -609,6 +792,10 @@ best_share=$(share "${r_drain[$best]}")
         "$(awk -v s="$def_share" 'BEGIN { print (s >= 50) ? 1 : 0 }')"
     verdict "  aim: >= 70% ($def_share%; best: --flush-rows $best, $best_share%)" \
         "$(awk -v s="$def_share" 'BEGIN { print (s >= 70) ? 1 : 0 }')"
+    if [[ -n $baseline ]]; then
+        verdict "no regression: new >= $regress_pct% of baseline events/s (medians: $base_share%; best: $best_vs_base%)" \
+            "$(awk -v s="$base_share" -v t="$regress_pct" 'BEGIN { print (s >= t) ? 1 : 0 }')"
+    fi
     verdict "ecom-stream peak RSS < 100 MB ($(awk -v r="${r_rss[$def]}" 'BEGIN { printf "%.1f MB", r / 1024 }'))" \
         "$(awk -v r="${r_rss[$def]}" 'BEGIN { print (r < 102400) ? 1 : 0 }')"
     if ((latency_s > 0)); then

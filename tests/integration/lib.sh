@@ -7,6 +7,10 @@
 # Globals set: repo, bin, tmp, passed, failed; broker_pid, bootstrap after
 # start_broker or start_kafka_local; PG* variables after start_pg.
 
+# free_port, free_port_block
+# shellcheck source=scripts/lib-ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib-ports.sh"
+
 lib_init() {
     repo=${ECOM_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
     bin=${1:-$repo/build/bin}
@@ -103,11 +107,6 @@ json_get() {
     /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
 }
 
-# A TCP port nobody listens on right now.
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # start_broker [ARGS...]: starts ecom-broker on a free port; sets bootstrap.
 start_broker() {
     local port attempt
@@ -137,36 +136,6 @@ stop_broker() {
         wait "$broker_pid" 2>/dev/null || true
         broker_pid=
     fi
-}
-
-# free_port_block N: a port P such that P..P+N-1 and their controller ports
-# P+1000.. are all free, avoiding the ports the demo and devstack use.
-free_port_block() {
-    local n=$1 attempt p
-    for ((attempt = 0; attempt < 50; attempt++)); do
-        p=$(free_port)
-        ((p + n + 1000 <= 65535)) || continue
-        if /usr/bin/python3 - "$p" "$n" <<'PY'; then
-import socket, sys
-p, n = int(sys.argv[1]), int(sys.argv[2])
-reserved = {5433, 8080, 8082, 9092, 9093, 9101}
-ports = [q for b in (p, p + 1000) for q in range(b, b + n)]
-if reserved & set(ports):
-    sys.exit(1)
-for q in ports:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", q))
-    except OSError:
-        sys.exit(1)
-    finally:
-        s.close()
-PY
-            printf '%s' "$p"
-            return 0
-        fi
-    done
-    return 1
 }
 
 # start_kafka_local: a real single-node Kafka (scripts/kafka-local.sh, KRaft)
