@@ -2,8 +2,10 @@
 # tests/integration/test_compose.sh - checks docker-compose.yml and .env
 # without a Docker engine: the file must pass "docker-compose config", publish
 # the documented host ports, define every documented service with a
-# healthcheck (except the one-shot kafka-init), and every variable in .env
-# (and every ${VAR} the compose file uses) must be set and non-empty.
+# healthcheck (except the one-shot kafka-init), mention ZooKeeper nowhere
+# (Kafka runs in KRaft mode), and every variable in .env (and every ${VAR}
+# the compose file uses) must be set and non-empty. That its Kafka and Spark
+# match the local scripts is test_compose_local.sh's part.
 #
 # Reads the resolved "docker-compose config" output with python3-yaml
 # (/usr/bin/python3); ECOM_TEST_NO_YAML=1 reads it with awk and grep instead.
@@ -18,9 +20,10 @@ set -euo pipefail
 lib_init "$@"
 compose_file=$repo/docker-compose.yml
 env_file=$repo/.env
-services=(zookeeper kafka kafka-ui spark-master spark-worker postgres simulator)
+services=(kafka kafka-ui spark-master spark-worker postgres simulator)
 one_shot=(kafka-init)
-host_ports=(2181 9092 8080 8082 5433)
+# Kafka, Kafka UI, Spark master RPC and UI, PostgreSQL (README's port table).
+host_ports=(9092 8080 7077 8082 5433)
 
 if ! command -v docker-compose >/dev/null; then
     not_ok "docker-compose is installed (scripts/deps.sh installs it)"
@@ -47,6 +50,13 @@ if grep -q 'variable is not set' "$tmp/config.err"; then
     sed 's/^/    /' "$tmp/config.err"
 else
     ok "docker-compose config resolves every variable"
+fi
+
+# KRaft: no ZooKeeper service, image, setting or variable is left.
+if grep -qi zookeeper "$tmp/config.yml" "$env_file"; then
+    not_ok "ZooKeeper is still mentioned: $(grep -hi zookeeper "$tmp/config.yml" "$env_file" | head -n 3 | paste -sd ' ' -)"
+else
+    ok "no ZooKeeper in the resolved compose file or .env (KRaft)"
 fi
 
 # 2. Facts from the resolved config, one per line:
