@@ -43,6 +43,9 @@ writable_hint="run this script as its owner or as root, or point ECOM_KAFKA_DATA
 # Must match the defaults in scripts/kafka/pom.xml.
 default_version=4.4.0
 default_topics="user-events transactions inventory-updates"
+# The plugin by its full coordinates (as in scripts/kafka/pom.xml): a bare
+# "dependency:" prefix needs Maven to resolve plugin group metadata first.
+dependency_plugin=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 usage() {
     cat <<EOF
@@ -230,14 +233,17 @@ ensure_jars() {
     [[ -f $jars/.ecom-installed ]] && return 0
     command -v mvn >/dev/null || apt_install maven
     [[ -r $repo/scripts/kafka/pom.xml ]] || die "could not read \"$repo/scripts/kafka/pom.xml\""
-    need_writable "$cache"
-    mkdir -p -- "$cache"
+    lock_cache "$cache"
+    if [[ -f $jars/.ecom-installed ]]; then
+        unlock_cache
+        return 0
+    fi
     rm -rf -- "$work" "$jars"
     mkdir -p -- "$work/jars"
     cp -- "$repo/scripts/kafka/pom.xml" "$work/pom.xml"
     say "fetching org.apache.kafka:kafka_2.13:$version and kafka-tools from Maven Central into \"$jars\""
     if ! (cd "$work" && mvn -B -q -f pom.xml -Dmaven.repo.local="$m2" -Dkafka.version="$version" \
-        dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$work/jars") >"$log" 2>&1; then
+        "$dependency_plugin:copy-dependencies" -DincludeScope=runtime -DoutputDirectory="$work/jars") >"$log" 2>&1; then
         grep -E 'ERROR' "$log" | head -n 5 >&2 || true
         rm -rf -- "$work"
         die "could not fetch the Kafka jars (log: \"$log\")" \
@@ -255,6 +261,7 @@ ensure_jars() {
     cp -- "$work/pom.xml" "$jars/pom.xml"
     rm -rf -- "$work"
     printf 'kafka_2.13 %s\n' "$version" >"$jars/.ecom-installed"
+    unlock_cache
 }
 
 ensure_installed() {

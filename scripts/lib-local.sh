@@ -112,6 +112,27 @@ need_writable() {
             "$writable_hint"
 }
 
+# lock_cache DIR: an exclusive lock on DIR/.install.lock, waited for up to
+# 15 minutes, so that runs started side by side (ctest -j 2 on a fresh
+# machine) do not download into the same cache at once: the second waits,
+# then finds the first one's install. Released by unlock_cache or at exit.
+lock_cache() {
+    need_writable "$1"
+    mkdir -p -- "$1"
+    exec {cache_lock_fd}>"$1/.install.lock"
+    if ! flock -n "$cache_lock_fd"; then
+        say "waiting for another install into \"$1\""
+        flock -w 900 "$cache_lock_fd" || die "another install into \"$1\" has held it for 15 minutes"
+    fi
+}
+
+unlock_cache() {
+    if [[ -n ${cache_lock_fd:-} ]]; then
+        exec {cache_lock_fd}>&-
+        cache_lock_fd=
+    fi
+}
+
 # apt_install PACKAGE...: installs Debian packages, as root or through sudo
 # (scripts/deps.sh --run installs them all up front; this covers a script
 # run without it).

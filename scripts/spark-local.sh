@@ -37,6 +37,9 @@ writable_hint="run this script as its owner or as root, or point ECOM_SPARK_DATA
 # Maven Central; 3.5.9 has none for Scala 2.12).
 default_pyspark_version=4.2.0
 dependency_plugin_version=3.8.1
+# The plugin by its full coordinates: a bare "dependency:" prefix needs Maven
+# to resolve plugin group metadata first.
+dependency_plugin=org.apache.maven.plugins:maven-dependency-plugin:$dependency_plugin_version
 
 usage() {
     cat <<EOF
@@ -196,8 +199,11 @@ ensure_pyspark() {
             die "\"$py\" cannot create a venv (no venv/ensurepip module)" "set ECOM_SPARK_PYTHON to a python that can"
         apt_install python3-venv
     fi
-    need_writable "$cache"
-    mkdir -p -- "$cache"
+    lock_cache "$cache"
+    if find_spark_home; then
+        unlock_cache
+        return 0
+    fi
     rm -rf -- "$venv"
     say "installing pyspark==$version from PyPI into \"$venv\""
     if ! "$py" -m venv "$venv" >"$log" 2>&1 ||
@@ -209,6 +215,7 @@ ensure_pyspark() {
             "PyPI must be reachable; or set ECOM_PYSPARK_VERSION to a version it serves"
     fi
     printf 'pyspark %s\n' "$version" >"$venv/.ecom-installed"
+    unlock_cache
     find_spark_home || die "pyspark installed, but \"$venv\" has no pyspark/bin/spark-class"
 }
 
@@ -220,7 +227,11 @@ ensure_kafka_jars() {
 
     [[ -f $jars/.ecom-installed ]] && return 0
     command -v mvn >/dev/null || apt_install maven
-    need_writable "$cache"
+    lock_cache "$cache"
+    if [[ -f $jars/.ecom-installed ]]; then
+        unlock_cache
+        return 0
+    fi
     rm -rf -- "$work" "$jars"
     mkdir -p -- "$work/all" "$work/keep"
     cat >"$work/pom.xml" <<EOF
@@ -252,8 +263,8 @@ ensure_kafka_jars() {
 EOF
     say "fetching org.apache.spark:spark-sql-kafka-0-10_$scala:$version from Maven Central into \"$jars\""
     if ! mvn -B -q -f "$work/pom.xml" -Dmaven.repo.local="$m2" \
-        dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$work/all" \
-        dependency:list -DincludeScope=runtime -DoutputFile="$work/list.txt" >"$log" 2>&1; then
+        "$dependency_plugin:copy-dependencies" -DincludeScope=runtime -DoutputDirectory="$work/all" \
+        "$dependency_plugin:list" -DincludeScope=runtime -DoutputFile="$work/list.txt" >"$log" 2>&1; then
         grep -E 'ERROR' "$log" | head -n 5 >&2 || true
         die "could not fetch the Kafka connector (log: \"$log\")" \
             "Maven Central must serve org.apache.spark:spark-sql-kafka-0-10_$scala:$version"
@@ -276,6 +287,7 @@ EOF
     cp -- "$work/pom.xml" "$jars/pom.xml"
     rm -rf -- "$work"
     printf 'spark-sql-kafka-0-10_%s %s\n' "$scala" "$version" >"$jars/.ecom-installed"
+    unlock_cache
 }
 
 ensure_installed() {

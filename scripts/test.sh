@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/test.sh - the whole test suite from a fresh Debian machine:
-# installs what is missing, builds twice (normal, and with ASan+UBSan),
+# installs what is missing (Debian packages; Kafka's jars and pyspark
+# into their caches), builds twice (normal, and with ASan+UBSan),
 # runs every test of the normal build (unit, valgrind, integration against
 # the dev broker and a throwaway PostgreSQL), then the unit and integration
 # tests again on the sanitizer build, except the valgrind tests and the slow
@@ -13,6 +14,10 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 scripts/deps.sh
+# The real engines' artifacts (Maven Central, PyPI) before the tests that use
+# them run side by side; cached after the first run.
+scripts/kafka-local.sh install
+scripts/spark-local.sh install
 scripts/build.sh build
 scripts/build.sh build-asan -DECOM_SANITIZE=ON
 
