@@ -123,6 +123,24 @@ PGresult *db_run(PGconn *conn, const char *what, const char *sql, int nparams,
     return res;
 }
 
+PGresult *db_try(PGconn *conn, const char *sql, int nparams,
+                 const char *const *params, ExecStatusType want,
+                 PGresult **error)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+    *error = NULL;
+    if (PQresultStatus(res) == want)
+        return res;
+    if (res != NULL && PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL) {
+        *error = res;
+        return NULL;
+    }
+    db_log_error("statement failed", conn, res, sql);
+    PQclear(res);
+    return NULL;
+}
+
 int db_run_cmd(PGconn *conn, const char *what, const char *sql)
 {
     PGresult *res = db_run(conn, what, sql, 0, NULL, PGRES_COMMAND_OK);
@@ -137,14 +155,19 @@ long long db_cmd_tuples(const PGresult *res)
 }
 
 int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len,
-               long long *copied, int quiet_unique)
+               long long *copied, PGresult **error)
 {
     PGresult *res = PQexec(conn, sql);
     int sent = 1;
     int logged = 0;
-    int unique = 0;
 
+    if (error != NULL)
+        *error = NULL;
     if (PQresultStatus(res) != PGRES_COPY_IN) {
+        if (error != NULL && res != NULL && PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL) {
+            *error = res;
+            return -1;
+        }
         db_log_error("could not start COPY", conn, res, sql);
         PQclear(res);
         return -1;
@@ -162,11 +185,13 @@ int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len,
         if (st == PGRES_COMMAND_OK) {
             *copied = db_cmd_tuples(res);
         } else if (!logged) {
-            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            unique = quiet_unique && state != NULL && strcmp(state, "23505") == 0;
-            if (!unique)
-                db_log_error("COPY failed", conn, res, sql);
             logged = 1;
+            if (error != NULL && st != PGRES_COPY_IN &&
+                PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL) {
+                *error = res; /* the caller's now */
+                continue;
+            }
+            db_log_error("COPY failed", conn, res, sql);
         }
         PQclear(res);
         if (st == PGRES_COPY_IN) /* still copying after PQputCopyEnd */
@@ -174,8 +199,6 @@ int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len,
     }
     if (!sent && !logged)
         db_log_error("could not send COPY data", conn, NULL, sql);
-    if (unique && sent)
-        return -2;
     return sent && !logged ? 0 : -1;
 }
 

@@ -65,6 +65,14 @@ void db_log_error(const char *what, PGconn *conn, const PGresult *res,
 PGresult *db_run(PGconn *conn, const char *what, const char *sql, int nparams,
                  const char *const *params, ExecStatusType want);
 
+/* As db_run, but a statement the server fails is not logged: its result
+ * goes to *error instead (the caller PQclear()s it), for a caller that
+ * decides by its SQLSTATE. *error is NULL after a success, and after a
+ * failure without a result from the server (logged then). */
+PGresult *db_try(PGconn *conn, const char *sql, int nparams,
+                 const char *const *params, ExecStatusType want,
+                 PGresult **error);
+
 /* db_run without parameters, expecting PGRES_COMMAND_OK. Returns 0 or -1. */
 int db_run_cmd(PGconn *conn, const char *what, const char *sql);
 
@@ -74,10 +82,12 @@ long long db_cmd_tuples(const PGresult *res);
 /* COPYs data[0..len) (COPY text rows) with sql ("COPY ... FROM STDIN"):
  * PQputCopyData in 256 KiB chunks, then PQputCopyEnd, then PQgetResult
  * until NULL. Returns 0 with the number of rows PostgreSQL took in
- * *copied; -2 (not logged) for a unique violation when quiet_unique is
- * set; -1 otherwise (logged). After -1 call db_recover(). */
+ * *copied, or -1. With error NULL every failure is logged; otherwise an
+ * error the server reported is not: its result goes to *error (the caller
+ * PQclear()s it), as for db_try(). After -1 call db_recover() (or roll
+ * back to a savepoint). */
 int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len,
-               long long *copied, int quiet_unique);
+               long long *copied, PGresult **error);
 
 /* After a failed statement: rolls back an open transaction. Returns 0 when
  * conn is usable again (idle), -1 when it is broken or stuck (lost, still

@@ -1,6 +1,7 @@
 /*
  * batch.c - the in-memory batch between flushes (see batch.h): COPY text
- * buffers per table, partition offsets, and Kafka timestamps for latency.
+ * buffers per table, partition offsets, Kafka timestamps for latency, and
+ * the records of valid messages (where their rows are, key and payload).
  */
 #include "batch.h"
 #include "js.h"
@@ -47,6 +48,8 @@ void batch_reset(batch_t *b)
     b->messages = 0;
     b->first_arrival_us = 0;
     b->create_count = 0;
+    b->msg_count = 0;
+    buf_reset(&b->kept);
 }
 
 void batch_free(batch_t *b)
@@ -57,6 +60,8 @@ void batch_free(batch_t *b)
         buf_free(&b->tables[t].buf);
     free(b->offsets);
     free(b->create_ms);
+    free(b->msgs);
+    buf_free(&b->kept);
     memset(b, 0, sizeof(*b));
 }
 
@@ -65,7 +70,7 @@ int batch_oom(const batch_t *b)
     for (int t = 0; t < BATCH_TABLES; t++)
         if (b->tables[t].buf.oom)
             return 1;
-    return 0;
+    return b->kept.oom;
 }
 
 size_t batch_text_bytes(const batch_t *b)
@@ -180,4 +185,42 @@ int batch_note_create_time(batch_t *b, int64_t create_ms)
         return -1;
     b->create_ms[b->create_count++] = create_ms;
     return 0;
+}
+
+int batch_note_message(batch_t *b, int topic, int32_t partition, int64_t offset,
+                       const void *key, size_t key_len, const void *payload,
+                       size_t payload_len)
+{
+    batch_msg_t *m;
+
+    if (grow((void **)&b->msgs, b->msg_count, &b->msg_cap, sizeof(*b->msgs), 1024) != 0)
+        return -1;
+    m = &b->msgs[b->msg_count];
+    memset(m, 0, sizeof(*m));
+    m->topic = topic;
+    m->partition = partition;
+    m->offset = offset;
+    for (int t = 0; t < BATCH_RAW_TABLES; t++)
+        m->start[t] = b->tables[t].buf.len;
+    m->has_key = key != NULL;
+    m->key_at = b->kept.len;
+    m->key_len = key != NULL ? key_len : 0;
+    buf_append(&b->kept, key, m->key_len);
+    m->payload_at = b->kept.len;
+    m->payload_len = payload_len;
+    buf_append(&b->kept, payload, payload_len);
+    if (b->kept.oom)
+        return -1;
+    b->msg_count++;
+    return 0;
+}
+
+size_t batch_msg_rows_start(const batch_t *b, size_t i, int t)
+{
+    return i < b->msg_count ? b->msgs[i].start[t] : b->tables[t].buf.len;
+}
+
+size_t batch_msg_rows_end(const batch_t *b, size_t i, int t)
+{
+    return batch_msg_rows_start(b, i + 1, t);
 }

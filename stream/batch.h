@@ -5,6 +5,13 @@
  * hold after the flush. rows.c fills a batch, sink.c writes it in one
  * transaction, then the batch is reset.
  *
+ * Every valid message also gets a record (batch_msg_t): where its raw rows
+ * start in each raw table's buffer, and a copy of its key and payload. So
+ * when PostgreSQL rejects a row, sink.c can write the batch message by
+ * message (a message's rows, such as a transaction and its items, always
+ * together) and dead-letter the rejected message whole. The copies cost
+ * about as much memory again as the COPY text.
+ *
  * Ownership: the batch owns its buffers (batch_free). Topic names in
  * batch_offset_t point at static strings (schema_topics[t].name).
  */
@@ -26,6 +33,9 @@ typedef enum {
     BATCH_GAPS,
     BATCH_TABLES,
 } batch_table_t;
+
+/* The raw tables are the first BATCH_RAW_TABLES of batch_table_t. */
+#define BATCH_RAW_TABLES 4
 
 /* Column order of each table's COPY rows (staging tables have exactly these
  * columns; the raw tables have them plus defaults such as ingested_at). */
@@ -65,6 +75,20 @@ typedef struct {
     int64_t next;           /* next_offset after this batch */
 } batch_offset_t;
 
+/* One valid message: its rows of raw table t are
+ * tables[t].buf.data[start[t] .. the next message's start[t], or buf.len),
+ * its key (has_key 0: none) and payload are kept[key_at .. + key_len) and
+ * kept[payload_at .. + payload_len). */
+typedef struct {
+    int topic;          /* schema_topic_t */
+    int32_t partition;
+    int64_t offset;
+    size_t start[BATCH_RAW_TABLES];
+    size_t key_at, key_len;
+    size_t payload_at, payload_len;
+    int has_key;
+} batch_msg_t;
+
 /* Per-topic counts are indexed by schema_topic_t. */
 typedef struct {
     batch_buf_t tables[BATCH_TABLES];
@@ -79,6 +103,10 @@ typedef struct {
     int64_t *create_ms;       /* per message: Kafka timestamp, for latency */
     size_t create_count;
     size_t create_cap;
+    batch_msg_t *msgs;        /* valid messages, in batch order */
+    size_t msg_count;
+    size_t msg_cap;
+    buf_t kept;               /* their keys and payloads */
 } batch_t;
 
 extern const char *const batch_table_names[BATCH_TABLES];
@@ -113,5 +141,15 @@ int batch_note_offset(batch_t *b, const char *topic, int32_t partition,
 /* Records one message's Kafka timestamp. Returns 0, or -1 when out of
  * memory (nothing recorded). */
 int batch_note_create_time(batch_t *b, int64_t create_ms);
+
+/* Records a valid message before its rows are appended (see batch_msg_t):
+ * the raw tables' current lengths and a copy of key (NULL: none) and
+ * payload. Returns 0, or -1 when out of memory (kept.oom may be set). */
+int batch_note_message(batch_t *b, int topic, int32_t partition, int64_t offset,
+                       const void *key, size_t key_len, const void *payload,
+                       size_t payload_len);
+/* Where message i's rows of raw table t start and end in tables[t].buf. */
+size_t batch_msg_rows_start(const batch_t *b, size_t i, int t);
+size_t batch_msg_rows_end(const batch_t *b, size_t i, int t);
 
 #endif

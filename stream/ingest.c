@@ -40,7 +40,7 @@ typedef struct {
 } part_metrics_t;
 
 typedef struct {
-    metrics_counter_t *consumed, *stored, *duplicates, *dead, *gaps, *holes;
+    metrics_counter_t *consumed, *stored, *duplicates, *dead, *rejected, *gaps, *holes;
 } topic_metrics_t;
 
 struct ingest {
@@ -93,6 +93,9 @@ static void init_metrics(ingest_t *in)
             "Valid messages whose id was already stored", "topic=\"%s\"", topic);
         in->tm[t].dead = metrics_counter(m, "messages_dead_lettered_total",
             "Messages written to dead_letter_events", "topic=\"%s\"", topic);
+        in->tm[t].rejected = metrics_counter(m, "messages_rejected_total",
+            "Valid messages whose rows PostgreSQL rejected: dead-lettered with its error (also in messages_dead_lettered_total)",
+            "topic=\"%s\"", topic);
         in->tm[t].gaps = metrics_counter(m, "offset_gaps_total",
             "Offset ranges lost to retention or topic resets (see stream_gaps)", "topic=\"%s\"", topic);
         in->tm[t].holes = metrics_counter(m, "offset_holes_total",
@@ -216,7 +219,8 @@ static void account_committed(ingest_t *in, const batch_t *b, const sink_result_
         metrics_counter_add(in->tm[t].stored, (uint64_t)res->inserted[table]);
         metrics_counter_add(in->tm[t].duplicates, (uint64_t)(res->staged[table] - res->inserted[table]));
         metrics_counter_add(in->tm[t].consumed, (uint64_t)b->consumed[t]);
-        metrics_counter_add(in->tm[t].dead, (uint64_t)b->dead[t]);
+        metrics_counter_add(in->tm[t].dead, (uint64_t)(b->dead[t] + res->rejected[t]));
+        metrics_counter_add(in->tm[t].rejected, (uint64_t)res->rejected[t]);
         metrics_counter_add(in->tm[t].gaps, (uint64_t)b->gaps[t]);
     }
     for (size_t i = 0; i < b->create_count; i++)

@@ -80,10 +80,9 @@ static size_t kept_bytes(const rows_conf_t *conf, const rows_msg_t *m)
     return utf8_is_text(m->payload, cut) ? cut : ROWS_DEAD_LETTER_PREFIX;
 }
 
-static int add_dead_letter(batch_t *b, const rows_conf_t *conf, const rows_msg_t *m,
-                           const char *reason)
+int rows_add_dead_letter(batch_buf_t *buf, const rows_conf_t *conf, const rows_msg_t *m,
+                         const char *reason)
 {
-    batch_buf_t *buf = &b->tables[BATCH_DEAD_LETTERS];
     size_t kept = kept_bytes(conf, m);
 
     batch_field(buf, 1, conf->group);
@@ -96,7 +95,7 @@ static int add_dead_letter(batch_t *b, const rows_conf_t *conf, const rows_msg_t
     batch_field(buf, 0, kept < m->len ? "t" : "f");
     batch_field(buf, 0, reason);
     batch_end_row(buf);
-    return batch_oom(b) ? -1 : 0;
+    return buf->buf.oom ? -1 : 0;
 }
 
 static const char *str(const json_t *obj, const char *key)
@@ -218,7 +217,7 @@ static int reject(batch_t *b, const rows_conf_t *conf, const rows_msg_t *m,
 {
     if (reason_size > 0)
         snprintf(reason, reason_size, "%s", why);
-    return add_dead_letter(b, conf, m, why) == 0 ? 0 : -1;
+    return rows_add_dead_letter(&b->tables[BATCH_DEAD_LETTERS], conf, m, why) == 0 ? 0 : -1;
 }
 
 int rows_add_message(batch_t *b, const rows_conf_t *conf, const rows_msg_t *m,
@@ -236,6 +235,11 @@ int rows_add_message(batch_t *b, const rows_conf_t *conf, const rows_msg_t *m,
     if (schema_check((schema_topic_t)topic, m->payload, m->len, conf->max_bytes, now_ms,
                      &root, &res) != 0)
         return reject(b, conf, m, res.reason, reason, reason_size);
+    if (batch_note_message(b, topic, m->partition, m->offset, m->key, m->key_len, m->payload,
+                           m->len) != 0) {
+        json_decref(root);
+        return -1;
+    }
     switch (topic) {
     case SCHEMA_USER_EVENTS:
         add_user_event(b, m, root, &res);

@@ -9,6 +9,8 @@
  * and whether the payload was cut: a message rejected for its size keeps
  * only its first ROWS_DEAD_LETTER_PREFIX bytes (cut back to a character
  * boundary when it is text); every other dead letter keeps it whole.
+ * A valid message is also recorded in the batch (batch_note_message), for
+ * the dead letter sink.c writes when PostgreSQL rejects its rows.
  */
 #ifndef ECOM_ROWS_H
 #define ECOM_ROWS_H
@@ -39,6 +41,12 @@ typedef struct {
  * dead-lettered (reason filled), -1 when out of memory. */
 int rows_add_message(batch_t *b, const rows_conf_t *conf, const rows_msg_t *m,
                      int64_t now_ms, char *reason, size_t reason_size);
+
+/* Appends a dead_letter_events row for m with reason to buf (the batch's
+ * BATCH_DEAD_LETTERS table, or a buffer of the same columns), its key and
+ * payload kept as above. Returns 0, or -1 when out of memory. */
+int rows_add_dead_letter(batch_buf_t *buf, const rows_conf_t *conf, const rows_msg_t *m,
+                         const char *reason);
 
 /* Appends a stream_gaps row: kind "retention" (offsets skipped) or "reset"
  * (offsets went backwards: the topic was recreated). */

@@ -17,6 +17,16 @@
  *      transactions that were new) and inventory_updates;
  *   3. COPY straight into dead_letter_events and stream_gaps;
  *   4. COMMIT.
+ * Step 2 runs under a savepoint. When PostgreSQL rejects a row of it (a
+ * data or constraint error: reject.c decides by SQLSTATE), the batch is
+ * rolled back to the savepoint and written again message by message
+ * ranges, each under a savepoint of its own, halving the ranges that fail
+ * (reject.c's plan) until every rejected message is alone; each of those
+ * becomes a dead letter with PostgreSQL's error as its reason, and the
+ * transaction goes on to step 3 with the rest, so the offsets move past
+ * the rejected messages in the same commit. Any other error fails the
+ * flush as before (SINK_RETRY). Rejection warnings are logged after the
+ * commit, at most REJECT_LOG_BURST per 10 s.
  * When the fence fails, the transaction is rolled back and then each
  * partition's stored offset is read again, to tell a commit PostgreSQL lost
  * from another instance's write (explain_fence). Statements, COPY and
@@ -25,9 +35,13 @@
 #include "sink.h"
 #include "db.h"
 #include "elog.h"
+#include "reject.h"
+#include "rows.h"
 #include "ts.h"
+#include "utf8.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +55,22 @@ struct sink {
     PGconn *conn; /* NULL while disconnected */
     char cluster_id[128]; /* Kafka cluster the offsets belong to, "" unknown */
     int async_commit;     /* synchronous_commit = off */
+    /* The flush being written: dead letters of the messages PostgreSQL
+     * rejected, and the first REJECT_LOG_BURST of them for the log. */
+    batch_buf_t rejected;
+    size_t rejected_count;
+    struct {
+        size_t msg;
+        char reason[SINK_REASON_MAX];
+    } logq[REJECT_LOG_BURST];
+    reject_limit_t limit;         /* rejection warnings */
+    reject_limit_t summary_limit; /* lines about a batch with rejections */
+    size_t stage_rows[BATCH_RAW_TABLES]; /* rows in the staging tables,
+                                          * live or dead, since TRUNCATE */
 };
+
+/* See end_write(). */
+#define SINK_STAGE_TRUNCATE_ROWS 4096
 
 #define STAGE(t, cols)                                                         \
     "CREATE TEMP TABLE stage_" t " ON COMMIT DELETE ROWS AS SELECT " cols      \
@@ -80,6 +109,9 @@ static const struct {
     [BATCH_GAPS] = {"stream_gaps", NULL,
                     "COPY stream_gaps (" BATCH_COLS_GAPS ") FROM STDIN"},
 };
+
+static const char *const staging_names[BATCH_RAW_TABLES] = {
+    "stage_user_events", "stage_transactions", "stage_transaction_items", "stage_inventory_updates"};
 
 static const char insert_user_events_sql[] =
     "INSERT INTO user_events (" BATCH_COLS_USER_EVENTS ") SELECT " BATCH_COLS_USER_EVENTS
@@ -163,6 +195,7 @@ void sink_destroy(sink_t *s)
     if (s == NULL)
         return;
     PQfinish(s->conn);
+    buf_free(&s->rejected.buf);
     free(s->conninfo);
     free(s->group);
     free(s->app_name);
@@ -444,103 +477,388 @@ static void explain_fence(sink_t *s, const batch_t *b, sink_result_t *res)
     }
 }
 
-/* The common case: no event of the batch is stored yet, so its raw rows
- * are COPYed straight into the raw tables, as fast as psql's \copy. Returns
- * 0, 1 when an id was already stored (rolled back to the savepoint; use the
- * staging path), or -1 (logged). */
-static int write_direct(sink_t *s, const batch_t *b, sink_result_t *res)
+/* The raw rows of some messages of a batch, per raw table. */
+typedef struct {
+    const char *data;
+    size_t len;
+    size_t rows;
+} slice_t;
+
+/* All raw rows of the batch. */
+static void slices_whole(const batch_t *b, slice_t sl[BATCH_RAW_TABLES])
 {
-    static const batch_table_t raw[] = {BATCH_USER_EVENTS, BATCH_TRANSACTIONS,
-                                        BATCH_TRANSACTION_ITEMS, BATCH_INVENTORY_UPDATES};
-
-    if (db_run_cmd(s->conn, "could not set a savepoint", "SAVEPOINT direct") != 0)
-        return -1;
-    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
-        const batch_buf_t *buf = &b->tables[raw[i]];
-        long long copied = 0;
-        int rc;
-
-        if (buf->buf.len == 0)
-            continue;
-        rc = db_copy_in(s->conn, targets[raw[i]].direct_sql, buf->buf.data, buf->buf.len, &copied, 1);
-        if (rc == -2)
-            return db_run_cmd(s->conn, "could not roll back to the savepoint", "ROLLBACK TO SAVEPOINT direct") == 0 ? 1 : -1;
-        if (rc != 0)
-            return -1;
-        res->inserted[raw[i]] = copied;
-    }
-    return db_run_cmd(s->conn, "could not release the savepoint", "RELEASE SAVEPOINT direct");
+    for (int t = 0; t < BATCH_RAW_TABLES; t++)
+        sl[t] = (slice_t){b->tables[t].buf.data, b->tables[t].buf.len, b->tables[t].rows};
 }
 
-/* COPYs the batch's raw rows into the staging tables and inserts the ones
- * not stored yet. Returns 0 or -1 (logged). */
-static int write_staged(sink_t *s, const batch_t *b, sink_result_t *res)
+static size_t count_rows(const char *data, size_t len)
 {
-    static const batch_table_t raw[] = {BATCH_USER_EVENTS, BATCH_TRANSACTIONS,
-                                        BATCH_TRANSACTION_ITEMS, BATCH_INVENTORY_UPDATES};
-    long long copied[BATCH_TABLES] = {0};
-    PGresult *r;
+    size_t n = 0;
+    const char *end = data + len;
 
-    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
-        batch_table_t t = raw[i];
+    while (data < end && (data = memchr(data, '\n', (size_t)(end - data))) != NULL) {
+        n++;
+        data++;
+    }
+    return n;
+}
+
+/* The raw rows of messages [lo, hi) (see batch_msg_t). */
+static void slices_of(const batch_t *b, size_t lo, size_t hi, slice_t sl[BATCH_RAW_TABLES])
+{
+    for (int t = 0; t < BATCH_RAW_TABLES; t++) {
+        size_t from = batch_msg_rows_start(b, lo, t);
+        size_t to = batch_msg_rows_start(b, hi, t);
+
+        sl[t].data = b->tables[t].buf.data + from;
+        sl[t].len = to - from;
+        sl[t].rows = count_rows(sl[t].data, sl[t].len);
+    }
+}
+
+/* 1 when every raw row of the batch belongs to one message record, and
+ * each record's rows are in the tables of its topic: then the batch can
+ * be written message by message. */
+static int records_cover_rows(const batch_t *b)
+{
+    if (b->msg_count == 0)
+        return 0;
+    for (size_t i = 0; i < b->msg_count; i++) {
+        const batch_msg_t *m = &b->msgs[i];
+        int own = m->topic >= 0 && m->topic < SCHEMA_TOPICS ? batch_topic_table((schema_topic_t)m->topic) : -1;
+
+        if (own < 0)
+            return 0;
+        for (int t = 0; t < BATCH_RAW_TABLES; t++) {
+            size_t len = batch_msg_rows_end(b, i, t) - batch_msg_rows_start(b, i, t);
+            int mine = t == own || (own == BATCH_TRANSACTIONS && t == BATCH_TRANSACTION_ITEMS);
+
+            if ((i == 0 && m->start[t] != 0) || (!mine && len > 0) || (t == own && len == 0))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* After a statement failed: 1 when err rejects the rows being written (a
+ * data or constraint error), else 0 with err logged (what, sql). */
+static int is_rejection(sink_t *s, const PGresult *err, const char *what, const char *sql)
+{
+    if (err != NULL && reject_sqlstate_is_rejection(PQresultErrorField(err, PG_DIAG_SQLSTATE)))
+        return 1;
+    if (err != NULL)
+        db_log_error(what, s->conn, err, sql);
+    return 0;
+}
+
+/* Runs a fixed script of statements without parameters in one round trip
+ * (the simple query protocol). Returns 0 or -1 (logged). */
+static int run_script(sink_t *s, const char *what, const char *sql)
+{
+    PGresult *res = PQexec(s->conn, sql);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+
+    if (rc != 0)
+        db_log_error(what, s->conn, res, sql);
+    PQclear(res);
+    return rc;
+}
+
+/* The common case: no event of the batch is stored yet, so its raw rows
+ * are COPYed straight into the raw tables, as fast as psql's \copy.
+ * Returns 0; 1 when an id was already stored (use the staging path); 2
+ * when PostgreSQL rejected a row (*err: its error); or -1 (logged). The
+ * caller rolls back to its savepoint unless 0. */
+static int write_direct(sink_t *s, const batch_t *b, sink_result_t *res, PGresult **err)
+{
+    for (int t = 0; t < BATCH_RAW_TABLES; t++) {
         const batch_buf_t *buf = &b->tables[t];
+        long long copied = 0;
+        const char *state;
 
-        res->inserted[t] = 0;
         if (buf->buf.len == 0)
             continue;
-        if (db_copy_in(s->conn, targets[t].copy_sql, buf->buf.data, buf->buf.len, &copied[t], 0) != 0)
-            return -1;
-        if (copied[t] != (long long)buf->rows)
+        if (db_copy_in(s->conn, targets[t].direct_sql, buf->buf.data, buf->buf.len, &copied, err) == 0) {
+            res->inserted[t] = copied;
+            continue;
+        }
+        state = *err != NULL ? PQresultErrorField(*err, PG_DIAG_SQLSTATE) : NULL;
+        if (state != NULL && strcmp(state, "23505") == 0) {
+            PQclear(*err);
+            *err = NULL;
+            return 1;
+        }
+        return is_rejection(s, *err, "COPY failed", targets[t].direct_sql) ? 2 : -1;
+    }
+    return 0;
+}
+
+/* COPYs raw rows into the staging tables and inserts the ones not stored
+ * yet, counting them in inserted[]. Returns 0; 2 when PostgreSQL rejected
+ * a row (*err: its error); or -1 (logged). */
+static int write_staged(sink_t *s, const slice_t sl[BATCH_RAW_TABLES],
+                        long long inserted[BATCH_TABLES], PGresult **err)
+{
+    static const struct {
+        batch_table_t table;
+        const char *what, *sql;
+        ExecStatusType want;
+    } inserts[] = {
+        {BATCH_USER_EVENTS, "could not insert user events", insert_user_events_sql, PGRES_COMMAND_OK},
+        {BATCH_TRANSACTIONS, "could not insert transactions", insert_transactions_sql, PGRES_TUPLES_OK},
+        {BATCH_INVENTORY_UPDATES, "could not insert inventory updates", insert_inventory_sql, PGRES_COMMAND_OK},
+    };
+    long long copied[BATCH_RAW_TABLES] = {0};
+    PGresult *r;
+
+    for (int t = 0; t < BATCH_RAW_TABLES; t++) {
+        inserted[t] = 0;
+        if (sl[t].len == 0)
+            continue;
+        if (db_copy_in(s->conn, targets[t].copy_sql, sl[t].data, sl[t].len, &copied[t], err) != 0)
+            return is_rejection(s, *err, "COPY failed", targets[t].copy_sql) ? 2 : -1;
+        if (copied[t] != (long long)sl[t].rows)
             LOG_WARN("COPY into %s took %lld rows, the batch counted %zu", targets[t].name,
-                     copied[t], buf->rows);
+                     copied[t], sl[t].rows);
     }
-    if (copied[BATCH_USER_EVENTS] > 0) {
-        r = db_run(s->conn, "could not insert user events", insert_user_events_sql, 0, NULL, PGRES_COMMAND_OK);
-        if (r == NULL)
-            return -1;
-        res->inserted[BATCH_USER_EVENTS] = db_cmd_tuples(r);
-        PQclear(r);
-    }
-    if (copied[BATCH_TRANSACTIONS] > 0) {
-        r = db_run(s->conn, "could not insert transactions", insert_transactions_sql, 0, NULL, PGRES_TUPLES_OK);
-        if (r == NULL)
-            return -1;
-        res->inserted[BATCH_TRANSACTIONS] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        res->inserted[BATCH_TRANSACTION_ITEMS] = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-        PQclear(r);
-    } else if (copied[BATCH_TRANSACTION_ITEMS] > 0) {
+    if (copied[BATCH_TRANSACTIONS] == 0 && copied[BATCH_TRANSACTION_ITEMS] > 0)
         LOG_WARN("batch holds %lld transaction items but no transactions; the items are dropped",
                  copied[BATCH_TRANSACTION_ITEMS]);
-    }
-    if (copied[BATCH_INVENTORY_UPDATES] > 0) {
-        r = db_run(s->conn, "could not insert inventory updates", insert_inventory_sql, 0, NULL, PGRES_COMMAND_OK);
+    for (size_t i = 0; i < sizeof(inserts) / sizeof(inserts[0]); i++) {
+        batch_table_t t = inserts[i].table;
+
+        if (copied[t] == 0)
+            continue;
+        r = db_try(s->conn, inserts[i].sql, 0, NULL, inserts[i].want, err);
         if (r == NULL)
-            return -1;
-        res->inserted[BATCH_INVENTORY_UPDATES] = db_cmd_tuples(r);
+            return is_rejection(s, *err, inserts[i].what, inserts[i].sql) ? 2 : -1;
+        if (t == BATCH_TRANSACTIONS) {
+            inserted[BATCH_TRANSACTIONS] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+            inserted[BATCH_TRANSACTION_ITEMS] = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        } else {
+            inserted[t] = db_cmd_tuples(r);
+        }
         PQclear(r);
     }
     return 0;
+}
+
+/* Ends a write under SAVEPOINT <name>: "RELEASE SAVEPOINT <name>" when it
+ * worked, "ROLLBACK TO SAVEPOINT <name>; RELEASE SAVEPOINT <name>" when it
+ * failed; then empties the staging tables and, with next, sets "SAVEPOINT
+ * range" for the next write: one round trip. A rolled back COPY leaves its
+ * rows in a staging table as dead tuples, and a DELETE leaves the rows it
+ * deletes, which every later INSERT ... SELECT scans again; TRUNCATE
+ * removes them but costs milliseconds (files of the table, its TOAST
+ * table and index), so a staging table is truncated once it holds
+ * SINK_STAGE_TRUNCATE_ROWS rows, and in between the live rows of a write
+ * that worked (sl) are deleted. Returns 0 or -1 (logged). */
+static int end_write(sink_t *s, const char *name, int ok, const slice_t sl[BATCH_RAW_TABLES], int next)
+{
+    char sql[512];
+    size_t n = 0;
+    int truncate = 0;
+
+    if (!ok)
+        n += (size_t)snprintf(sql + n, sizeof(sql) - n, "ROLLBACK TO SAVEPOINT %s; ", name);
+    n += (size_t)snprintf(sql + n, sizeof(sql) - n, "RELEASE SAVEPOINT %s", name);
+    for (int t = 0; t < BATCH_RAW_TABLES; t++) {
+        s->stage_rows[t] += sl[t].rows;
+        if (s->stage_rows[t] >= SINK_STAGE_TRUNCATE_ROWS) {
+            n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", truncate ? ", " : "; TRUNCATE ",
+                                  staging_names[t]);
+            truncate = 1;
+            s->stage_rows[t] = 0;
+        }
+    }
+    for (int t = 0; t < BATCH_RAW_TABLES; t++)
+        if (ok && sl[t].rows > 0 && s->stage_rows[t] > 0)
+            n += (size_t)snprintf(sql + n, sizeof(sql) - n, "; DELETE FROM %s", staging_names[t]);
+    if (next)
+        n += (size_t)snprintf(sql + n, sizeof(sql) - n, "; SAVEPOINT range");
+    return run_script(s, ok ? "could not release the savepoint" : "could not roll back to the savepoint", sql);
+}
+
+/* PostgreSQL's error as a dead letter's reason: the primary message, the
+ * SQLSTATE and the constraint, table and column it names, then the
+ * detail; at most SINK_REASON_MAX - 1 bytes, cut at a character. */
+static void rejection_reason(const PGresult *err, char *out, size_t size)
+{
+    static const struct {
+        int field;
+        const char *label;
+    } names[] = {{PG_DIAG_CONSTRAINT_NAME, "constraint"},
+                 {PG_DIAG_TABLE_NAME, "table"},
+                 {PG_DIAG_COLUMN_NAME, "column"}};
+    const char *primary = PQresultErrorField(err, PG_DIAG_MESSAGE_PRIMARY);
+    const char *detail = PQresultErrorField(err, PG_DIAG_MESSAGE_DETAIL);
+    const char *state = PQresultErrorField(err, PG_DIAG_SQLSTATE);
+    size_t n;
+
+    n = (size_t)snprintf(out, size, "rejected by PostgreSQL: %s (SQLSTATE %s", primary ? primary : "no message",
+                         state ? state : "unknown");
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && n < size; i++) {
+        const char *v = PQresultErrorField(err, names[i].field);
+        if (v != NULL)
+            n += (size_t)snprintf(out + n, size - n, ", %s \"%s\"", names[i].label, v);
+    }
+    if (n < size)
+        n += (size_t)snprintf(out + n, size - n, ")");
+    if (detail != NULL && n < size)
+        n += (size_t)snprintf(out + n, size - n, "; detail: %s", detail);
+    if (n >= size)
+        n = size - 1;
+    out[utf8_cut(out, n, n)] = '\0';
+}
+
+/* Message i of the batch was rejected with err: adds its dead letter to
+ * s->rejected, takes its rows out of res->staged and counts it. Returns 0,
+ * or -1 when out of memory (logged). */
+static int dead_letter_rejected(sink_t *s, const batch_t *b, size_t i, const PGresult *err,
+                                sink_result_t *res)
+{
+    const batch_msg_t *m = &b->msgs[i];
+    rows_conf_t conf = {s->group, SIZE_MAX}; /* valid messages are kept whole */
+    rows_msg_t msg = {schema_topics[m->topic].name, m->partition, m->offset,
+                      m->has_key ? b->kept.data + m->key_at : NULL, m->key_len,
+                      b->kept.data + m->payload_at, m->payload_len};
+    char reason[SINK_REASON_MAX];
+    slice_t sl[BATCH_RAW_TABLES];
+
+    rejection_reason(err, reason, sizeof(reason));
+    if (rows_add_dead_letter(&s->rejected, &conf, &msg, reason) != 0) {
+        LOG_ERROR("out of memory building the dead letter of a rejected message");
+        return -1;
+    }
+    slices_of(b, i, i + 1, sl);
+    for (int t = 0; t < BATCH_RAW_TABLES; t++)
+        res->staged[t] -= (long long)sl[t].rows;
+    res->rejected[m->topic]++;
+    if (s->rejected_count < REJECT_LOG_BURST) {
+        s->logq[s->rejected_count].msg = i;
+        memcpy(s->logq[s->rejected_count].reason, reason, sizeof(reason));
+    }
+    s->rejected_count++;
+    return 0;
+}
+
+/* After the whole batch was rejected under SAVEPOINT batch (whole: the
+ * rows it left in the staging tables): rolls back to it and writes the
+ * batch again in ranges of messages (reject.c's plan), each under
+ * SAVEPOINT range and through the staging tables, dead-lettering each
+ * message PostgreSQL rejects on its own. Returns 0 or -1 (logged). */
+static int write_bisect(sink_t *s, const batch_t *b, const slice_t whole[BATCH_RAW_TABLES],
+                        sink_result_t *res)
+{
+    reject_plan_t plan;
+    size_t lo = 0, hi = 0;
+    int more, rc;
+
+    if (!records_cover_rows(b)) {
+        LOG_ERROR("PostgreSQL rejected a row of the batch, and the batch does not say which message each row belongs to; retrying it whole");
+        return -1;
+    }
+    for (int t = 0; t < BATCH_RAW_TABLES; t++)
+        res->inserted[t] = 0;
+    memset(s->stage_rows, 0, sizeof(s->stage_rows));
+    reject_plan_init(&plan, b->msg_count);
+    more = reject_plan_next(&plan, &lo, &hi);
+    rc = end_write(s, "batch", 0, whole, more);
+    while (rc == 0 && more) {
+        long long inserted[BATCH_TABLES] = {0};
+        PGresult *err = NULL;
+        slice_t sl[BATCH_RAW_TABLES];
+        size_t rejected = lo;
+        int w;
+
+        slices_of(b, lo, hi, sl);
+        w = write_staged(s, sl, inserted, &err);
+        if (w == 0)
+            for (int t = 0; t < BATCH_RAW_TABLES; t++)
+                res->inserted[t] += inserted[t];
+        if (w < 0 || (reject_plan_result(&plan, w == 0) && dead_letter_rejected(s, b, rejected, err, res) != 0))
+            rc = -1;
+        PQclear(err);
+        more = rc == 0 && reject_plan_next(&plan, &lo, &hi);
+        if (rc == 0)
+            rc = end_write(s, "range", w == 0, sl, more);
+    }
+    res->bisect_writes = (long long)plan.tries;
+    return rc;
 }
 
 /* Writes every table of the batch. Returns 0 or -1 (logged). */
 static int write_rows(sink_t *s, const batch_t *b, sink_result_t *res)
 {
     static const batch_table_t direct[] = {BATCH_DEAD_LETTERS, BATCH_GAPS};
-    int rc = write_direct(s, b, res);
+    PGresult *err = NULL;
+    slice_t whole[BATCH_RAW_TABLES];
+    int staged = 0, rc;
 
-    if (rc < 0 || (rc == 1 && write_staged(s, b, res) != 0))
+    if (db_run_cmd(s->conn, "could not set a savepoint", "SAVEPOINT batch") != 0)
         return -1;
+    slices_whole(b, whole);
+    rc = write_direct(s, b, res, &err);
+    if (rc == 1) {
+        if (db_run_cmd(s->conn, "could not roll back to the savepoint", "ROLLBACK TO SAVEPOINT batch") != 0)
+            return -1;
+        staged = 1;
+        rc = write_staged(s, whole, res->inserted, &err);
+    }
+    PQclear(err);
+    if (rc == 2) {
+        if (!staged)
+            memset(whole, 0, sizeof(whole)); /* nothing in the staging tables */
+        if (write_bisect(s, b, whole, res) != 0)
+            return -1;
+    } else if (rc != 0 || db_run_cmd(s->conn, "could not release the savepoint", "RELEASE SAVEPOINT batch") != 0) {
+        return -1;
+    }
     for (size_t i = 0; i < sizeof(direct) / sizeof(direct[0]); i++) {
         const batch_buf_t *buf = &b->tables[direct[i]];
         long long copied = 0;
 
         if (buf->buf.len == 0)
             continue;
-        if (db_copy_in(s->conn, targets[direct[i]].copy_sql, buf->buf.data, buf->buf.len, &copied, 0) != 0)
+        if (db_copy_in(s->conn, targets[direct[i]].copy_sql, buf->buf.data, buf->buf.len, &copied, NULL) != 0)
             return -1;
         res->inserted[direct[i]] = copied;
     }
+    if (s->rejected.buf.len > 0) {
+        long long copied = 0;
+
+        if (s->rejected.buf.oom ||
+            db_copy_in(s->conn, targets[BATCH_DEAD_LETTERS].copy_sql, s->rejected.buf.data,
+                       s->rejected.buf.len, &copied, NULL) != 0)
+            return -1;
+        res->inserted[BATCH_DEAD_LETTERS] += copied;
+    }
     return 0;
+}
+
+/* After the commit: one warning per rejected message and a line for the
+ * batch, each at most REJECT_LOG_BURST per 10 s; how many warnings were
+ * skipped is said with the next one logged. */
+static void log_rejections(sink_t *s, const batch_t *b, const sink_result_t *res)
+{
+    int64_t now = ts_monotonic_us();
+    long long skipped;
+
+    for (size_t i = 0; i < s->rejected_count; i++) {
+        const batch_msg_t *m;
+
+        if (!reject_limit_take(&s->limit, now) || i >= REJECT_LOG_BURST)
+            continue;
+        if ((skipped = reject_limit_skipped(&s->limit)) > 0)
+            LOG_WARN("%lld more messages that PostgreSQL rejected were dead-lettered without a warning each (at most %d warnings per %lld s)",
+                     skipped, REJECT_LOG_BURST, REJECT_LOG_WINDOW_US / 1000000);
+        m = &b->msgs[s->logq[i].msg];
+        LOG_WARN("%s [%d] @%lld: dead-lettered, %s", schema_topics[m->topic].name, (int)m->partition,
+                 (long long)m->offset, s->logq[i].reason);
+    }
+    if (reject_limit_take(&s->summary_limit, now))
+        LOG_INFO("PostgreSQL rejected %zu of the %zu valid messages of the batch: dead-lettered, the rest committed (%lld writes to isolate them, %.3f s in all)",
+                 s->rejected_count, b->msg_count, res->bisect_writes, res->seconds);
 }
 
 sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res)
@@ -562,7 +880,14 @@ sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res)
         }
         res->staged[t] = (long long)b->tables[t].rows;
     }
+    if (b->kept.oom) {
+        LOG_ERROR("refusing to write an incomplete batch: the copies of its messages ran out of memory");
+        return SINK_RETRY;
+    }
 
+    buf_reset(&s->rejected.buf);
+    s->rejected.rows = 0;
+    s->rejected_count = 0;
     if (db_run_cmd(s->conn, "could not begin the flush transaction", "BEGIN") != 0) {
         st = SINK_RETRY;
         goto fail;
@@ -576,6 +901,8 @@ sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res)
         goto fail;
     }
     res->seconds = (double)(ts_monotonic_us() - start_us) / 1e6;
+    if (s->rejected_count > 0)
+        log_rejections(s, b, res);
     return SINK_OK;
 
 fail:
@@ -583,5 +910,9 @@ fail:
     if (st == SINK_FENCED)
         explain_fence(s, b, res);
     memset(res->inserted, 0, sizeof(res->inserted));
+    memset(res->rejected, 0, sizeof(res->rejected));
+    for (int t = 0; t < BATCH_TABLES; t++)
+        res->staged[t] = (long long)b->tables[t].rows;
+    res->bisect_writes = 0;
     return st;
 }

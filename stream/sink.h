@@ -15,6 +15,16 @@
  * = off); one ahead, or present where none was expected, means "another
  * instance" of the consumer group stored the partition.
  *
+ * A row PostgreSQL rejects (a data or constraint error, such as a CHECK
+ * the batch violates or a value out of range for its column) never fails
+ * the flush: the batch is written again message by message ranges inside
+ * the same transaction, each message PostgreSQL rejects alone is
+ * dead-lettered with PostgreSQL's error as its reason (and its key and
+ * payload, kept in the batch), and the rest commits with the offsets past
+ * it (SINK_OK, counted in rejected[]). A message's rows (a transaction and
+ * its items) are stored or rejected together. Other errors (connection,
+ * serialization, timeouts...) are SINK_RETRY as before.
+ *
  * Not thread-safe; one sink per consumer thread.
  */
 #ifndef ECOM_SINK_H
@@ -31,9 +41,18 @@ typedef enum {
                   * written (see fence_lost, fence_other) */
 } sink_status_t;
 
+/* The longest reason a rejected message's dead letter gets, with its NUL. */
+#define SINK_REASON_MAX 1024
+
 typedef struct {
-    long long inserted[BATCH_TABLES]; /* rows that were new */
-    long long staged[BATCH_TABLES];   /* rows in the batch */
+    long long inserted[BATCH_TABLES]; /* rows that were new (dead letters:
+                                       * with those of rejected messages) */
+    long long staged[BATCH_TABLES];   /* rows in the batch, but those of
+                                       * rejected messages */
+    long long rejected[SCHEMA_TOPICS]; /* valid messages PostgreSQL
+                                        * rejected: dead-lettered */
+    long long bisect_writes;          /* ranges written on their own to
+                                       * isolate them (0: none rejected) */
     double seconds;                   /* duration of the transaction */
     /* On SINK_FENCED, the partitions whose stored offset is not the one
      * the batch expected (both 0 when stream_offsets could not be read): */
@@ -78,7 +97,9 @@ int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
 
 /* Writes the batch (see above). Zeroes res first; on SINK_OK fills it,
  * on SINK_FENCED fills staged, fence_lost and fence_other. res may be
- * NULL. */
+ * NULL. A batch whose rows PostgreSQL may reject must have its messages
+ * recorded (batch_note_message, as rows.c does); without the records a
+ * rejection is SINK_RETRY. */
 sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res);
 
 /* The connection, for health checks; NULL when not connected. */

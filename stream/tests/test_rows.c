@@ -4,7 +4,8 @@
  * messages becomes dead letters, each with its own reason; payloads that are
  * not UTF-8 are stored escaped; oversized payloads keep a bounded prefix and
  * their size; COPY escaping of tabs, newlines, backslashes; the map from
- * topics to raw tables.
+ * topics to raw tables; the records of valid messages (rows, key, payload)
+ * and the dead letter built from one.
  */
 #include "batch.h"
 #include "rows.h"
@@ -91,6 +92,71 @@ static void test_valid_rows(void **state)
                              "2025-12-31T10:30:00.000Z\t0\t2\n");
     free(row);
     assert_int_equal(b.tables[BATCH_DEAD_LETTERS].rows, 0);
+    batch_free(&b);
+}
+
+/* Valid messages are recorded (where their rows start, key and payload
+ * kept) for sink.c to write them one by one; dead letters are not; a
+ * reset forgets them; a dead letter built from a record is the message's. */
+static void test_message_records(void **state)
+{
+    batch_t b;
+    char reason[256];
+    const batch_msg_t *m;
+    batch_buf_t dl = {{NULL, 0, 0, 0}, 0};
+    rows_msg_t msg;
+    char *row;
+    (void)state;
+
+    batch_init(&b);
+    assert_int_equal(add_text(&b, "user-events", valid_view, reason), 1);
+    assert_int_equal(add_text(&b, "user-events", "{\"bad\":1}", reason), 0);
+    assert_int_equal(add_text(&b, "transactions", valid_txn, reason), 1);
+    assert_int_equal(add_text(&b, "inventory-updates", valid_inventory, reason), 1);
+    assert_int_equal(b.msg_count, 3);
+    m = &b.msgs[1];
+    assert_int_equal(m->topic, SCHEMA_TRANSACTIONS);
+    assert_int_equal(m->partition, 0);
+    assert_int_equal(m->offset, b.msgs[0].offset + 2);
+    assert_true(m->has_key);
+    assert_memory_equal(b.kept.data + m->key_at, "K1", 2);
+    assert_int_equal(m->payload_len, strlen(valid_txn));
+    assert_memory_equal(b.kept.data + m->payload_at, valid_txn, strlen(valid_txn));
+    /* rows: the view's in user_events, the transaction's and both items,
+     * the update's */
+    for (int t = 0; t < BATCH_RAW_TABLES; t++)
+        assert_int_equal(batch_msg_rows_start(&b, 0, t), 0);
+    assert_int_equal(batch_msg_rows_end(&b, 0, BATCH_USER_EVENTS), b.tables[BATCH_USER_EVENTS].buf.len);
+    assert_int_equal(batch_msg_rows_end(&b, 0, BATCH_TRANSACTIONS), 0);
+    assert_int_equal(batch_msg_rows_start(&b, 1, BATCH_TRANSACTIONS), 0);
+    assert_int_equal(batch_msg_rows_end(&b, 1, BATCH_TRANSACTIONS), b.tables[BATCH_TRANSACTIONS].buf.len);
+    assert_int_equal(batch_msg_rows_end(&b, 1, BATCH_TRANSACTION_ITEMS),
+                     b.tables[BATCH_TRANSACTION_ITEMS].buf.len);
+    assert_int_equal(batch_msg_rows_end(&b, 1, BATCH_INVENTORY_UPDATES), 0);
+    assert_int_equal(batch_msg_rows_start(&b, 2, BATCH_INVENTORY_UPDATES), 0);
+    assert_int_equal(batch_msg_rows_end(&b, 2, BATCH_INVENTORY_UPDATES),
+                     b.tables[BATCH_INVENTORY_UPDATES].buf.len);
+    assert_int_equal(batch_msg_rows_start(&b, 3, BATCH_USER_EVENTS), b.tables[BATCH_USER_EVENTS].buf.len);
+
+    /* The dead letter sink.c writes for the transaction, from its record. */
+    msg = (rows_msg_t){"transactions", m->partition, m->offset, b.kept.data + m->key_at, m->key_len,
+                       b.kept.data + m->payload_at, m->payload_len};
+    assert_int_equal(rows_add_dead_letter(&dl, &conf, &msg, "rejected by PostgreSQL: x"), 0);
+    row = strndup(dl.buf.data, dl.buf.len);
+    assert_non_null(strstr(row, "test-group\ttransactions\t0\t"));
+    assert_non_null(strstr(row, "\tK1\tutf8\t{\"transaction_id\":\"5f0c6a52"));
+    assert_non_null(strstr(row, "\tutf8\t"));
+    assert_non_null(strstr(row, "\tf\trejected by PostgreSQL: x\n"));
+    assert_int_equal(dl.rows, 1);
+    free(row);
+    buf_free(&dl.buf);
+
+    batch_reset(&b);
+    assert_int_equal(b.msg_count, 0);
+    assert_int_equal(b.kept.len, 0);
+    assert_int_equal(add_text(&b, "inventory-updates", valid_inventory, reason), 1);
+    assert_int_equal(b.msg_count, 1);
+    assert_int_equal(b.msgs[0].payload_at, 2);
     batch_free(&b);
 }
 
@@ -350,6 +416,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_rows),
+        cmocka_unit_test(test_message_records),
         cmocka_unit_test(test_totals_mismatch_is_stored_and_flagged),
         cmocka_unit_test(test_hostile_corpus),
         cmocka_unit_test(test_raw_bytes),

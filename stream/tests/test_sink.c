@@ -2,8 +2,12 @@
  * test_sink.c - stream/sink.c and the stream tables of sql/init.sql against a
  * real PostgreSQL (never a mock): the schema and its partitions, writing a
  * batch exactly once, dedup of resent events, the offset fence (also racing
- * another writer, and telling a lost commit from another instance), a
- * rejected row, the default partition and moving its rows, re-applying
+ * another writer, and telling a lost commit from another instance), rows
+ * PostgreSQL rejects (a value it cannot store, CHECKs the test adds on each
+ * raw table, the first and the last message of a batch, every message,
+ * among duplicates: dead-lettered with PostgreSQL's error, the rest
+ * committed; errors that are not about a row still retried), the default
+ * partition and moving its rows, re-applying
  * init.sql (also to add dead_letter_events' newer columns), concurrent
  * partition creation, losing the server mid-session, the deadlines of
  * common/db.c (defaults, and overrides through the connection string and
@@ -39,6 +43,8 @@
 #include "db.h"
 #include "rows.h"
 #include "elog.h"
+#include "reject.h"
+#include "schema.h"
 #include "sink.h"
 #include "ts.h"
 
@@ -193,10 +199,29 @@ static void day_text(char out[11], int64_t epoch_ms)
 
 /* ---- rows, in the column order of BATCH_COLS_* ---------------------- */
 
+/* The payload a test message "had" in Kafka (kept for its dead letter). */
+static void test_payload(char *out, size_t size, const char *id, int64_t off)
+{
+    snprintf(out, size, "{\"test_id\":\"%s\",\"offset\":%lld}", id, (long long)off);
+}
+
+/* Records a valid message, as rows.c does before appending its rows. */
+static void note(batch_t *b, int topic, const char *id, int32_t part, int64_t off)
+{
+    char payload[128];
+
+    test_payload(payload, sizeof(payload), id, off);
+    assert_int_equal(batch_note_message(b, topic, part, off, user, strlen(user), payload,
+                                        strlen(payload)),
+                     0);
+}
+
 static void add_user_event(batch_t *b, const char *id, const char *when, int32_t part,
                            int64_t off, const char *agent)
 {
     batch_buf_t *t = &b->tables[BATCH_USER_EVENTS];
+
+    note(b, SCHEMA_USER_EVENTS, id, part, off);
 
     batch_field(t, 1, id);
     batch_field(t, 0, user);
@@ -215,12 +240,15 @@ static void add_user_event(batch_t *b, const char *id, const char *when, int32_t
     batch_end_row(t);
 }
 
-/* A transaction with `items` lines of 2 x 10.00 each. */
-static void add_transaction(batch_t *b, const char *id, const char *when, int items,
-                            int32_t part, int64_t off)
+/* A transaction with `items` lines of 2 x 10.00 each; line named_line
+ * (1-based; 0: none) gets the product name `name`. */
+static void add_transaction_named(batch_t *b, const char *id, const char *when, int items,
+                                  int32_t part, int64_t off, int named_line, const char *name)
 {
     batch_buf_t *t = &b->tables[BATCH_TRANSACTIONS];
     batch_buf_t *it = &b->tables[BATCH_TRANSACTION_ITEMS];
+
+    note(b, SCHEMA_TRANSACTIONS, id, part, off);
 
     batch_field(t, 1, id);
     batch_field(t, 0, user);
@@ -240,7 +268,7 @@ static void add_transaction(batch_t *b, const char *id, const char *when, int it
         batch_field_int(it, 0, i);
         batch_field(it, 0, when);
         batch_field(it, 0, product);
-        batch_field(it, 0, "Levi's 501 Original Jeans");
+        batch_field(it, 0, i == named_line ? name : "Levi's 501 Original Jeans");
         batch_field_cents(it, 0, 1000);
         batch_field_int(it, 0, 2);
         batch_field_cents(it, 0, 2000);
@@ -248,21 +276,36 @@ static void add_transaction(batch_t *b, const char *id, const char *when, int it
     }
 }
 
-static void add_inventory(batch_t *b, const char *id, const char *when, int32_t part,
-                          int64_t off)
+static void add_transaction(batch_t *b, const char *id, const char *when, int items,
+                            int32_t part, int64_t off)
+{
+    add_transaction_named(b, id, when, items, part, off, 0, NULL);
+}
+
+/* An inventory update whose stock_change column gets the text change, in
+ * warehouse `where`. */
+static void add_inventory_change(batch_t *b, const char *id, const char *when, int32_t part,
+                                 int64_t off, const char *change, const char *where)
 {
     batch_buf_t *t = &b->tables[BATCH_INVENTORY_UPDATES];
 
+    note(b, SCHEMA_INVENTORY, id, part, off);
     batch_field(t, 1, id);
     batch_field(t, 0, product);
     batch_field(t, 0, "iPhone 15 Pro");
-    batch_field_int(t, 0, -5);
+    batch_field(t, 0, change);
     batch_field_int(t, 0, 245);
-    batch_field(t, 0, "NYC");
+    batch_field(t, 0, where);
     batch_field(t, 0, when);
     batch_field_int(t, 0, part);
     batch_field_int(t, 0, off);
     batch_end_row(t);
+}
+
+static void add_inventory(batch_t *b, const char *id, const char *when, int32_t part,
+                          int64_t off)
+{
+    add_inventory_change(b, id, when, part, off, "-5", "NYC");
 }
 
 static void add_dead_letter(batch_t *b, const char *topic, int32_t part, int64_t off,
@@ -565,12 +608,57 @@ static void test_fenced(void **state)
     sink_destroy(s);
 }
 
+/* The dead letters of this run at (topic, partition), in offset order:
+ * "offset|payload_bytes|payload|reason" each, one per line. */
+static void dead_letters_at(char *out, size_t size, const char *topic, int partition)
+{
+    char p[16];
+
+    snprintf(p, sizeof(p), "%d", partition);
+    q_text(out, size,
+           "SELECT coalesce(string_agg(kafka_offset || '|' || payload_bytes || '|' || payload || '|' || kafka_key"
+           " || '|' || reason, E'\n' ORDER BY kafka_offset), '') FROM dead_letter_events"
+           " WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3",
+           3, group, topic, p);
+}
+
+static long long dead_letter_count(const char *topic, int partition)
+{
+    char p[16];
+
+    snprintf(p, sizeof(p), "%d", partition);
+    return q_int("SELECT count(*) FROM dead_letter_events WHERE consumer_group = $1 AND topic = $2"
+                 " AND kafka_partition = $3",
+                 3, group, topic, p);
+}
+
+/* Adds (or drops) the constraints the rejection cases violate: rows of this
+ * run whose user agent, product name or warehouse is "reject-me"; other
+ * rows are not affected. */
+static void reject_constraints(int add)
+{
+    q_exec("ALTER TABLE user_events DROP CONSTRAINT IF EXISTS test_reject_agent");
+    q_exec("ALTER TABLE transaction_items DROP CONSTRAINT IF EXISTS test_reject_item");
+    q_exec("ALTER TABLE inventory_updates DROP CONSTRAINT IF EXISTS test_reject_warehouse");
+    if (!add)
+        return;
+    q_exec("ALTER TABLE user_events ADD CONSTRAINT test_reject_agent"
+           " CHECK (user_agent IS DISTINCT FROM 'reject-me')");
+    q_exec("ALTER TABLE transaction_items ADD CONSTRAINT test_reject_item"
+           " CHECK (product_name IS DISTINCT FROM 'reject-me')");
+    q_exec("ALTER TABLE inventory_updates ADD CONSTRAINT test_reject_warehouse"
+           " CHECK (warehouse_location IS DISTINCT FROM 'reject-me')");
+}
+
+/* A value PostgreSQL cannot store (not a uuid: SQLSTATE 22P02) among good
+ * rows: the rejected message is dead-lettered with PostgreSQL's error, the
+ * rest commits and the offset moves past both. */
 static void test_rejected_row(void **state)
 {
     sink_t *s = connected_sink();
     batch_t b;
     sink_result_t res;
-    char ue[37], when[TS_RFC3339_LEN];
+    char ue[37], when[TS_RFC3339_LEN], got[2048], payload[128], want[256];
 
     (void)state;
     now_text(when);
@@ -579,18 +667,299 @@ static void test_rejected_row(void **state)
     add_user_event(&b, ue, when, 6, 0, "ua");
     add_user_event(&b, "not-a-uuid", when, 6, 1, "ua");
     batch_note_offset(&b, "user-events", 6, -1, 2);
-    assert_int_equal(sink_flush(s, &b, &res), SINK_RETRY);
-    assert_true(sink_connected(s)); /* rolled back, not disconnected */
-    assert_int_equal(count_by_id("user_events", "event_id", ue), 0);
-    assert_int_equal(stored_offset("user-events", 6), -1);
-
-    /* The rollback emptied the staging tables; the next batch is clean. */
-    batch_reset(&b);
-    add_user_event(&b, ue, when, 6, 0, "ua");
-    batch_note_offset(&b, "user-events", 6, -1, 1);
     assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_true(sink_connected(s));
+    assert_int_equal(res.rejected[SCHEMA_USER_EVENTS], 1);
+    assert_int_equal(res.rejected[SCHEMA_TRANSACTIONS] + res.rejected[SCHEMA_INVENTORY], 0);
     assert_int_equal(res.inserted[BATCH_USER_EVENTS], 1);
-    assert_int_equal(stored_offset("user-events", 6), 1);
+    assert_int_equal(res.staged[BATCH_USER_EVENTS], 1); /* the rejected one is not a duplicate */
+    assert_int_equal(res.inserted[BATCH_DEAD_LETTERS], 1);
+    assert_int_equal(res.bisect_writes, 2); /* [0] written, then [1] alone */
+    assert_int_equal(count_by_id("user_events", "event_id", ue), 1);
+    assert_int_equal(stored_offset("user-events", 6), 2);
+    dead_letters_at(got, sizeof(got), "user-events", 6);
+    test_payload(payload, sizeof(payload), "not-a-uuid", 1);
+    snprintf(want, sizeof(want), "1|%zu|%s|%s|rejected by PostgreSQL: invalid input syntax for type uuid: \"not-a-uuid\" (SQLSTATE 22P02",
+             strlen(payload), payload, user);
+    if (strncmp(got, want, strlen(want)) != 0)
+        fail_msg("dead letter \"%s\", expected it to start with \"%s\"", got, want);
+
+    /* The session is clean for the next batch. */
+    batch_reset(&b);
+    add_user_event(&b, "not-a-uuid", when, 6, 2, "ua"); /* alone, and rejected again */
+    batch_note_offset(&b, "user-events", 6, 2, 3);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(res.rejected[SCHEMA_USER_EVENTS], 1);
+    assert_int_equal(res.inserted[BATCH_USER_EVENTS], 0);
+    assert_int_equal(res.bisect_writes, 1);
+    assert_int_equal(stored_offset("user-events", 6), 3);
+    assert_int_equal(dead_letter_count("user-events", 6), 2);
+    batch_free(&b);
+    sink_destroy(s);
+}
+
+/* A CHECK on each raw table and a value out of range (22003), violated by
+ * the first and the last messages of a batch and by some in between across
+ * three topics and partitions, one of them a transaction whose second item
+ * alone is bad: every rejected message is dead-lettered whole, with the
+ * constraint's name and SQLSTATE in its reason and its payload and key;
+ * nothing of it is stored (not even the good item); every other message is
+ * stored exactly once, and every offset moves to the end of the batch. */
+static void test_rejected_first_last_and_between(void **state)
+{
+    enum { N = 40 };
+    sink_t *s = connected_sink();
+    batch_t b;
+    sink_result_t res;
+    char ids[N][37], when[TS_RFC3339_LEN], got[16384], payload[128], want[512];
+    int bad[N] = {0};
+    long long want_rows[BATCH_RAW_TABLES] = {0}, want_rejected[SCHEMA_TOPICS] = {0};
+    static const char *const topics[] = {"user-events", "transactions", "inventory-updates"};
+
+    (void)state;
+    reject_constraints(1);
+    now_text(when);
+    /* message i: topic i % 3, partition 40 + i % 3, offset i / 3; bad: the
+     * first and last (user events, offsets 0 and 13), 21 (a user event,
+     * offset 7), 16 (a transaction whose 2nd item is bad, offset 5), 20
+     * (an inventory update out of range, offset 6), 29 (an inventory
+     * update in a bad warehouse, offset 9) */
+    bad[0] = bad[16] = bad[20] = bad[21] = bad[29] = bad[N - 1] = 1;
+    batch_init(&b);
+    for (int i = 0; i < N; i++) {
+        int topic = i % 3;
+        int32_t part = 40 + topic;
+        int64_t off = i / 3;
+
+        new_uuid(ids[i]);
+        if (topic == SCHEMA_USER_EVENTS) {
+            add_user_event(&b, ids[i], when, part, off, bad[i] ? "reject-me" : "ua");
+            want_rows[BATCH_USER_EVENTS] += !bad[i];
+        } else if (topic == SCHEMA_TRANSACTIONS) {
+            add_transaction_named(&b, ids[i], when, 3, part, off, bad[i] ? 2 : 0, "reject-me");
+            want_rows[BATCH_TRANSACTIONS] += !bad[i];
+            want_rows[BATCH_TRANSACTION_ITEMS] += bad[i] ? 0 : 3;
+        } else {
+            add_inventory_change(&b, ids[i], when, part, off, i == 20 ? "99999999999" : "-5",
+                                 i == 29 ? "reject-me" : "NYC");
+            want_rows[BATCH_INVENTORY_UPDATES] += !bad[i];
+        }
+        want_rejected[topic] += bad[i];
+    }
+    for (int t = 0; t < 3; t++)
+        batch_note_offset(&b, topics[t], 40 + t, -1, (N - 1 - t) / 3 + 1);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    for (int t = 0; t < SCHEMA_TOPICS; t++)
+        assert_int_equal(res.rejected[t], want_rejected[t]);
+    for (int t = 0; t < BATCH_RAW_TABLES; t++) {
+        assert_int_equal(res.inserted[t], want_rows[t]);
+        assert_int_equal(res.staged[t], want_rows[t]);
+    }
+    assert_int_equal(res.inserted[BATCH_DEAD_LETTERS], 6);
+    /* reject.h's bound: 2 log2(40) + REJECT_PLAN_SINGLES writes per rejected message */
+    assert_true(res.bisect_writes >= 6 && res.bisect_writes <= 6 * (2 * 6 + REJECT_PLAN_SINGLES));
+    for (int i = 0; i < N; i++) {
+        const char *table = i % 3 == 0 ? "user_events" : i % 3 == 1 ? "transactions" : "inventory_updates";
+        const char *col = i % 3 == 1 ? "transaction_id" : "event_id";
+
+        if (count_by_id(table, col, ids[i]) != !bad[i])
+            fail_msg("message %d (bad %d): %lld rows in %s", i, bad[i], count_by_id(table, col, ids[i]), table);
+        if (i % 3 == 1 && count_by_id("transaction_items", "transaction_id", ids[i]) != (bad[i] ? 0 : 3))
+            fail_msg("message %d (bad %d): wrong number of items", i, bad[i]);
+    }
+    for (int t = 0; t < 3; t++)
+        assert_int_equal(stored_offset(topics[t], 40 + t), (N - 1 - t) / 3 + 1);
+    assert_int_equal(dead_letter_count("user-events", 40), 3);
+    dead_letters_at(got, sizeof(got), "user-events", 40);
+    test_payload(payload, sizeof(payload), ids[0], 0);
+    snprintf(want, sizeof(want), "0|%zu|%s|%s|rejected by PostgreSQL: new row for relation \"user_events_p", strlen(payload), payload, user);
+    if (strncmp(got, want, strlen(want)) != 0)
+        fail_msg("dead letters \"%s\", expected them to start with \"%s\"", got, want);
+    assert_non_null(strstr(got, "\n7|"));
+    assert_non_null(strstr(got, "\n13|"));
+    assert_non_null(strstr(got, "violates check constraint \"test_reject_agent\" (SQLSTATE 23514, constraint \"test_reject_agent\", table \"user_events_p"));
+    assert_non_null(strstr(got, "; detail: Failing row contains ("));
+    assert_int_equal(dead_letter_count("transactions", 41), 1);
+    dead_letters_at(got, sizeof(got), "transactions", 41);
+    assert_true(strncmp(got, "5|", 2) == 0);
+    assert_non_null(strstr(got, ids[16]));
+    assert_non_null(strstr(got, "(SQLSTATE 23514, constraint \"test_reject_item\""));
+    assert_int_equal(dead_letter_count("inventory-updates", 42), 2);
+    dead_letters_at(got, sizeof(got), "inventory-updates", 42);
+    assert_true(strncmp(got, "6|", 2) == 0);
+    assert_non_null(strstr(got, "out of range for type integer (SQLSTATE 22003"));
+    assert_non_null(strstr(got, "\n9|"));
+    assert_non_null(strstr(got, "(SQLSTATE 23514, constraint \"test_reject_warehouse\""));
+    reject_constraints(0);
+    batch_free(&b);
+    sink_destroy(s);
+}
+
+/* The tries reject.c's plan takes when every one of n messages is bad. */
+static long long plan_tries_all_bad(size_t n)
+{
+    reject_plan_t p;
+    size_t lo, hi;
+
+    reject_plan_init(&p, n);
+    while (reject_plan_next(&p, &lo, &hi))
+        reject_plan_result(&p, 0);
+    return (long long)p.tries;
+}
+
+/* Every message of the batch rejected: none stored, every one a dead
+ * letter, the offsets still move; the writes are those of the plan. */
+static void test_rejected_all(void **state)
+{
+    enum { N = 25 };
+    sink_t *s = connected_sink();
+    batch_t b;
+    sink_result_t res;
+    char id[37], when[TS_RFC3339_LEN];
+
+    (void)state;
+    reject_constraints(1);
+    now_text(when);
+    batch_init(&b);
+    for (int i = 0; i < N; i++) {
+        new_uuid(id);
+        add_user_event(&b, id, when, 43, 100 + i, "reject-me");
+    }
+    batch_note_offset(&b, "user-events", 43, -1, 100 + N);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(res.rejected[SCHEMA_USER_EVENTS], N);
+    assert_int_equal(res.inserted[BATCH_USER_EVENTS], 0);
+    assert_int_equal(res.staged[BATCH_USER_EVENTS], 0);
+    assert_int_equal(res.inserted[BATCH_DEAD_LETTERS], N);
+    assert_int_equal(res.bisect_writes, plan_tries_all_bad(N));
+    assert_true(res.bisect_writes < 2 * N - 2);
+    assert_int_equal(dead_letter_count("user-events", 43), N);
+    assert_int_equal(q_int("SELECT count(DISTINCT kafka_offset) FROM dead_letter_events WHERE consumer_group = $1"
+                           " AND kafka_partition = 43 AND reason LIKE '%test_reject_agent%'",
+                           1, group),
+                     N);
+    assert_int_equal(q_int("SELECT count(*) FROM user_events WHERE kafka_partition = 43 AND user_id = $1", 1, user), 0);
+    assert_int_equal(stored_offset("user-events", 43), 100 + N);
+    reject_constraints(0);
+    batch_free(&b);
+    sink_destroy(s);
+}
+
+/* Rejections in a batch that also holds events already stored (the
+ * direct COPY meets a stored id, the staging path a rejected row): the
+ * stored ones stay duplicates (not counted twice, the first copy kept),
+ * the new ones are stored, the bad one is dead-lettered. */
+static void test_rejected_with_duplicates(void **state)
+{
+    sink_t *s = connected_sink();
+    batch_t b;
+    sink_result_t res;
+    char a[37], c[37], d[37], tx[37], when[TS_RFC3339_LEN];
+
+    (void)state;
+    reject_constraints(1);
+    now_text(when);
+    new_uuid(a);
+    new_uuid(c);
+    new_uuid(d);
+    new_uuid(tx);
+    batch_init(&b);
+    add_user_event(&b, a, when, 44, 0, "ua");
+    add_transaction(&b, tx, when, 2, 44, 0);
+    batch_note_offset(&b, "user-events", 44, -1, 1);
+    batch_note_offset(&b, "transactions", 44, -1, 1);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(res.bisect_writes, 0);
+
+    batch_reset(&b);
+    add_user_event(&b, a, when, 44, 1, "ua");        /* stored already */
+    add_user_event(&b, c, when, 44, 2, "reject-me"); /* rejected */
+    add_transaction(&b, tx, when, 2, 44, 1);         /* stored already */
+    add_user_event(&b, d, when, 44, 3, "ua");        /* new */
+    add_user_event(&b, d, when, 44, 4, "ua");        /* and its resend */
+    batch_note_offset(&b, "user-events", 44, 1, 5);
+    batch_note_offset(&b, "transactions", 44, 1, 2);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(res.rejected[SCHEMA_USER_EVENTS], 1);
+    assert_int_equal(res.staged[BATCH_USER_EVENTS], 3);
+    assert_int_equal(res.inserted[BATCH_USER_EVENTS], 1);
+    assert_int_equal(res.staged[BATCH_TRANSACTIONS], 1);
+    assert_int_equal(res.inserted[BATCH_TRANSACTIONS], 0);
+    assert_int_equal(res.inserted[BATCH_TRANSACTION_ITEMS], 0);
+    assert_int_equal(count_by_id("user_events", "event_id", a), 1);
+    assert_int_equal(count_by_id("user_events", "event_id", c), 0);
+    assert_int_equal(count_by_id("user_events", "event_id", d), 1);
+    assert_int_equal(count_by_id("transaction_items", "transaction_id", tx), 2);
+    assert_int_equal(q_int("SELECT kafka_offset FROM user_events WHERE event_id = $1", 1, a), 0);
+    assert_int_equal(q_int("SELECT kafka_offset FROM user_events WHERE event_id = $1", 1, d), 3);
+    assert_int_equal(q_int("SELECT kafka_offset FROM dead_letter_events WHERE consumer_group = $1"
+                           " AND kafka_partition = 44",
+                           1, group),
+                     2);
+    assert_int_equal(stored_offset("user-events", 44), 5);
+    assert_int_equal(stored_offset("transactions", 44), 2);
+    reject_constraints(0);
+    batch_free(&b);
+    sink_destroy(s);
+}
+
+/* Errors that are not about the rows stay SINK_RETRY and write nothing: a
+ * trigger that fails rows of this run with a serialization failure (40001),
+ * or with a plain RAISE (P0001). No dead letter, no offset; the session
+ * stays usable. */
+static void test_not_rejected(void **state)
+{
+    static const char *const codes[] = {"serialization_failure", "raise_exception"};
+    sink_t *s = connected_sink();
+    batch_t b;
+    sink_result_t res;
+    char ue[37], when[TS_RFC3339_LEN], sql[512];
+
+    (void)state;
+    now_text(when);
+    batch_init(&b);
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        snprintf(sql, sizeof(sql),
+                 "CREATE OR REPLACE FUNCTION test_sink_refuse() RETURNS trigger LANGUAGE plpgsql AS"
+                 " $f$BEGIN IF NEW.user_agent = 'refuse-me' THEN"
+                 " RAISE EXCEPTION 'test_sink refuses this row' USING ERRCODE = '%s'; END IF;"
+                 " RETURN NEW; END$f$",
+                 codes[i]);
+        q_exec(sql);
+        q_exec("CREATE OR REPLACE TRIGGER test_sink_refuse BEFORE INSERT ON user_events"
+               " FOR EACH ROW EXECUTE FUNCTION test_sink_refuse()");
+        batch_reset(&b);
+        new_uuid(ue);
+        add_user_event(&b, ue, when, 45, 0, "ua");
+        new_uuid(ue);
+        add_user_event(&b, ue, when, 45, 1, "refuse-me");
+        batch_note_offset(&b, "user-events", 45, -1, 2);
+        assert_int_equal(sink_flush(s, &b, &res), SINK_RETRY);
+        assert_true(sink_connected(s));
+        assert_int_equal(res.rejected[SCHEMA_USER_EVENTS], 0);
+        assert_int_equal(res.inserted[BATCH_USER_EVENTS], 0);
+        assert_int_equal(dead_letter_count("user-events", 45), 0);
+        assert_int_equal(stored_offset("user-events", 45), -1);
+        assert_int_equal(q_int("SELECT count(*) FROM user_events WHERE kafka_partition = 45 AND user_id = $1", 1, user), 0);
+        q_exec("DROP TRIGGER test_sink_refuse ON user_events");
+    }
+    q_exec("DROP FUNCTION test_sink_refuse()");
+    /* A rejected row in a batch without message records cannot be isolated:
+     * retried whole, nothing written. */
+    batch_reset(&b);
+    add_user_event(&b, "not-a-uuid", when, 45, 0, "ua");
+    b.msg_count = 0;
+    batch_note_offset(&b, "user-events", 45, -1, 1);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_RETRY);
+    assert_int_equal(dead_letter_count("user-events", 45), 0);
+    assert_int_equal(stored_offset("user-events", 45), -1);
+    /* The session still works. */
+    batch_reset(&b);
+    new_uuid(ue);
+    add_user_event(&b, ue, when, 45, 0, "ua");
+    batch_note_offset(&b, "user-events", 45, -1, 1);
+    assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
+    assert_int_equal(stored_offset("user-events", 45), 1);
     batch_free(&b);
     sink_destroy(s);
 }
@@ -1405,11 +1774,25 @@ static int group_teardown(void **state)
         "DELETE FROM stream_gaps WHERE consumer_group = $3",
         "DELETE FROM stream_offsets WHERE consumer_group = $3",
     };
+    /* what a failed rejection case may have left behind */
+    static const char *const ddl[] = {
+        "ALTER TABLE user_events DROP CONSTRAINT IF EXISTS test_reject_agent",
+        "ALTER TABLE transaction_items DROP CONSTRAINT IF EXISTS test_reject_item",
+        "ALTER TABLE inventory_updates DROP CONSTRAINT IF EXISTS test_reject_warehouse",
+        "DROP TRIGGER IF EXISTS test_sink_refuse ON user_events",
+        "DROP FUNCTION IF EXISTS test_sink_refuse()",
+    };
     const char *params[3] = {user, product, group};
 
     (void)state;
     if (PQstatus(admin) != CONNECTION_OK)
         PQreset(admin);
+    for (size_t i = 0; i < sizeof(ddl) / sizeof(ddl[0]); i++) {
+        PGresult *r = PQexec(admin, ddl[i]);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            fprintf(stderr, "cleanup failed: %s", PQerrorMessage(admin));
+        PQclear(r);
+    }
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
         PGresult *r = PQexecParams(admin, sql[i], 3, (const Oid[]){25, 25, 25}, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -1430,6 +1813,10 @@ int main(void)
         cmocka_unit_test(test_fence_race),
         cmocka_unit_test(test_fence_classified),
         cmocka_unit_test(test_rejected_row),
+        cmocka_unit_test(test_rejected_first_last_and_between),
+        cmocka_unit_test(test_rejected_all),
+        cmocka_unit_test(test_rejected_with_duplicates),
+        cmocka_unit_test(test_not_rejected),
         cmocka_unit_test(test_old_event_default_partition),
         cmocka_unit_test(test_reapply_init_sql),
         cmocka_unit_test(test_dead_letter_columns_added),
