@@ -154,6 +154,19 @@ long long db_cmd_tuples(const PGresult *res)
     return strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
 }
 
+int db_copy_send(PGconn *conn, const char *data, size_t len)
+{
+    int sent = 1;
+
+    for (size_t off = 0; off < len && sent; off += COPY_CHUNK) {
+        size_t n = len - off < COPY_CHUNK ? len - off : COPY_CHUNK;
+        sent = PQputCopyData(conn, data + off, (int)n) == 1;
+    }
+    if (PQputCopyEnd(conn, sent ? NULL : "the client could not send the COPY data") != 1)
+        sent = 0;
+    return sent ? 0 : -1;
+}
+
 int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len,
                long long *copied, PGresult **error)
 {
@@ -173,12 +186,7 @@ int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len,
         return -1;
     }
     PQclear(res);
-    for (size_t off = 0; off < len && sent; off += COPY_CHUNK) {
-        size_t n = len - off < COPY_CHUNK ? len - off : COPY_CHUNK;
-        sent = PQputCopyData(conn, data + off, (int)n) == 1;
-    }
-    if (PQputCopyEnd(conn, sent ? NULL : "the client could not send the COPY data") != 1)
-        sent = 0;
+    sent = db_copy_send(conn, data, len) == 0;
     while ((res = PQgetResult(conn)) != NULL) {
         ExecStatusType st = PQresultStatus(res);
 

@@ -89,6 +89,13 @@ long long db_cmd_tuples(const PGresult *res);
 int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len,
                long long *copied, PGresult **error);
 
+/* The data part of a COPY FROM STDIN the server is waiting for (after a
+ * PGRES_COPY_IN result): PQputCopyData in 256 KiB chunks, then
+ * PQputCopyEnd (with an error message when sending failed, so the server
+ * fails the COPY). Returns 0, or -1 when sending failed (not logged); the
+ * COPY's result follows from PQgetResult either way. */
+int db_copy_send(PGconn *conn, const char *data, size_t len);
+
 /* After a failed statement: rolls back an open transaction. Returns 0 when
  * conn is usable again (idle), -1 when it is broken or stuck (lost, still
  * inside a command such as an unfinished COPY, or the rollback failed):

@@ -593,21 +593,159 @@ static int write_direct(sink_t *s, const batch_t *b, sink_result_t *res, PGresul
     return 0;
 }
 
+/* Writes into sql (emptied first) the statements that end a write under
+ * SAVEPOINT <name>: "RELEASE SAVEPOINT <name>" when it worked, "ROLLBACK
+ * TO SAVEPOINT <name>; RELEASE SAVEPOINT <name>" when it failed, then
+ * what empties the staging tables of its rows (sl). A rolled back COPY
+ * leaves its rows in a staging table as dead tuples, and a DELETE leaves
+ * the rows it deletes, which every later INSERT ... SELECT scans again;
+ * TRUNCATE removes them but costs milliseconds (files of the table, its
+ * TOAST table and index), so a staging table is truncated once it holds
+ * SINK_STAGE_TRUNCATE_ROWS rows, and in between the live rows of a write
+ * that worked are deleted. Returns the number of statements. */
+static int end_sql(sink_t *s, buf_t *sql, const char *name, int ok, const slice_t sl[BATCH_RAW_TABLES])
+{
+    int count = 1, truncate = 0;
+
+    buf_reset(sql);
+    if (!ok) {
+        buf_printf(sql, "ROLLBACK TO SAVEPOINT %s; ", name);
+        count++;
+    }
+    buf_printf(sql, "RELEASE SAVEPOINT %s", name);
+    for (int t = 0; t < BATCH_RAW_TABLES; t++) {
+        s->stage_rows[t] += sl[t].rows;
+        if (s->stage_rows[t] >= SINK_STAGE_TRUNCATE_ROWS) {
+            buf_printf(sql, "%s%s", truncate ? ", " : "; TRUNCATE ", staging_names[t]);
+            count += !truncate;
+            truncate = 1;
+            s->stage_rows[t] = 0;
+        }
+    }
+    for (int t = 0; t < BATCH_RAW_TABLES; t++) {
+        if (ok && sl[t].rows > 0 && s->stage_rows[t] > 0) {
+            buf_printf(sql, "; DELETE FROM %s", staging_names[t]);
+            count++;
+        }
+    }
+    return count;
+}
+
+static const struct {
+    batch_table_t table;
+    const char *what, *sql;
+    ExecStatusType want;
+} staged_inserts[] = {
+    {BATCH_USER_EVENTS, "could not insert user events", insert_user_events_sql, PGRES_COMMAND_OK},
+    {BATCH_TRANSACTIONS, "could not insert transactions", insert_transactions_sql, PGRES_TUPLES_OK},
+    {BATCH_INVENTORY_UPDATES, "could not insert inventory updates", insert_inventory_sql, PGRES_COMMAND_OK},
+};
+
+/* Counts what an INSERT of staged_inserts[i] stored (its result r). */
+static void count_inserted(size_t i, const PGresult *r, long long inserted[BATCH_TABLES])
+{
+    batch_table_t t = staged_inserts[i].table;
+
+    if (t == BATCH_TRANSACTIONS) {
+        inserted[BATCH_TRANSACTIONS] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        inserted[BATCH_TRANSACTION_ITEMS] = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    } else {
+        inserted[t] = db_cmd_tuples(r);
+    }
+}
+
+/* One write of the bisect as one string of statements (the simple query
+ * protocol: the server runs them in order, stops at the first error and
+ * skips the rest): prefix (prefix_count statements that end the previous
+ * write and set SAVEPOINT range), the COPY of each slice into its staging
+ * table, then the INSERTs, in one round trip per COPY instead of two per
+ * COPY and one per statement. Returns 0 (rows counted in inserted[]), 2
+ * when PostgreSQL rejected a row of the COPYs or INSERTs (*err: its
+ * error), or -1 (logged). */
+static int write_script(sink_t *s, const char *prefix, int prefix_count,
+                        const slice_t sl[BATCH_RAW_TABLES], long long inserted[BATCH_TABLES],
+                        PGresult **err)
+{
+    enum { PLAIN, COPY, INSERT };
+    struct {
+        int kind;
+        int index; /* COPY: the table; INSERT: in staged_inserts[] */
+    } stmt[32];
+    size_t count = 0, at = 0;
+    buf_t sql;
+    PGresult *r;
+    int rc = 0;
+
+    buf_init(&sql);
+    buf_puts(&sql, prefix);
+    for (int i = 0; i < prefix_count && count < 16; i++) /* at most 8 */
+        stmt[count++].kind = PLAIN;
+    for (int t = 0; t < BATCH_RAW_TABLES; t++) {
+        inserted[t] = 0;
+        if (sl[t].len == 0)
+            continue;
+        buf_printf(&sql, "; %s", targets[t].copy_sql);
+        stmt[count].kind = COPY;
+        stmt[count++].index = t;
+    }
+    for (size_t i = 0; i < sizeof(staged_inserts) / sizeof(staged_inserts[0]); i++) {
+        if (sl[staged_inserts[i].table].len == 0)
+            continue;
+        buf_printf(&sql, "; %s", staged_inserts[i].sql);
+        stmt[count].kind = INSERT;
+        stmt[count++].index = (int)i;
+    }
+    if (sql.oom || PQsendQuery(s->conn, sql.data) != 1) {
+        db_log_error("could not send a range of the batch", s->conn, NULL, sql.oom ? NULL : sql.data);
+        rc = -1;
+        goto out;
+    }
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+
+        if (st == PGRES_COPY_IN) {
+            if (at >= count || stmt[at].kind != COPY) {
+                PQputCopyEnd(s->conn, "unexpected COPY");
+                rc = -1;
+            } else if (db_copy_send(s->conn, sl[stmt[at].index].data, sl[stmt[at].index].len) != 0) {
+                db_log_error("could not send COPY data", s->conn, NULL, targets[stmt[at].index].copy_sql);
+                rc = -1;
+            }
+        } else if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            if (at < count && stmt[at].kind == COPY && db_cmd_tuples(r) != (long long)sl[stmt[at].index].rows)
+                LOG_WARN("COPY into %s took %lld rows, the batch counted %zu", targets[stmt[at].index].name,
+                         db_cmd_tuples(r), sl[stmt[at].index].rows);
+            if (at < count && stmt[at].kind == INSERT)
+                count_inserted((size_t)stmt[at].index, r, inserted);
+            at++;
+        } else if (rc == 0) {
+            if (at < count && stmt[at].kind != PLAIN && is_rejection(s, r, "could not write a range of the batch", sql.data)) {
+                *err = r; /* the caller's now */
+                r = NULL;
+                rc = 2;
+            } else {
+                if (at >= count || stmt[at].kind == PLAIN)
+                    db_log_error("could not end a range of the batch", s->conn, r, prefix);
+                rc = -1;
+            }
+        }
+        PQclear(r);
+    }
+    if (rc == 0 && at != count) {
+        LOG_ERROR("PostgreSQL answered %zu of the %zu statements of a range of the batch", at, count);
+        rc = -1;
+    }
+out:
+    buf_free(&sql);
+    return rc;
+}
+
 /* COPYs raw rows into the staging tables and inserts the ones not stored
  * yet, counting them in inserted[]. Returns 0; 2 when PostgreSQL rejected
  * a row (*err: its error); or -1 (logged). */
 static int write_staged(sink_t *s, const slice_t sl[BATCH_RAW_TABLES],
                         long long inserted[BATCH_TABLES], PGresult **err)
 {
-    static const struct {
-        batch_table_t table;
-        const char *what, *sql;
-        ExecStatusType want;
-    } inserts[] = {
-        {BATCH_USER_EVENTS, "could not insert user events", insert_user_events_sql, PGRES_COMMAND_OK},
-        {BATCH_TRANSACTIONS, "could not insert transactions", insert_transactions_sql, PGRES_TUPLES_OK},
-        {BATCH_INVENTORY_UPDATES, "could not insert inventory updates", insert_inventory_sql, PGRES_COMMAND_OK},
-    };
     long long copied[BATCH_RAW_TABLES] = {0};
     PGresult *r;
 
@@ -624,59 +762,16 @@ static int write_staged(sink_t *s, const slice_t sl[BATCH_RAW_TABLES],
     if (copied[BATCH_TRANSACTIONS] == 0 && copied[BATCH_TRANSACTION_ITEMS] > 0)
         LOG_WARN("batch holds %lld transaction items but no transactions; the items are dropped",
                  copied[BATCH_TRANSACTION_ITEMS]);
-    for (size_t i = 0; i < sizeof(inserts) / sizeof(inserts[0]); i++) {
-        batch_table_t t = inserts[i].table;
-
-        if (copied[t] == 0)
+    for (size_t i = 0; i < sizeof(staged_inserts) / sizeof(staged_inserts[0]); i++) {
+        if (copied[staged_inserts[i].table] == 0)
             continue;
-        r = db_try(s->conn, inserts[i].sql, 0, NULL, inserts[i].want, err);
+        r = db_try(s->conn, staged_inserts[i].sql, 0, NULL, staged_inserts[i].want, err);
         if (r == NULL)
-            return is_rejection(s, *err, inserts[i].what, inserts[i].sql) ? 2 : -1;
-        if (t == BATCH_TRANSACTIONS) {
-            inserted[BATCH_TRANSACTIONS] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-            inserted[BATCH_TRANSACTION_ITEMS] = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-        } else {
-            inserted[t] = db_cmd_tuples(r);
-        }
+            return is_rejection(s, *err, staged_inserts[i].what, staged_inserts[i].sql) ? 2 : -1;
+        count_inserted(i, r, inserted);
         PQclear(r);
     }
     return 0;
-}
-
-/* Ends a write under SAVEPOINT <name>: "RELEASE SAVEPOINT <name>" when it
- * worked, "ROLLBACK TO SAVEPOINT <name>; RELEASE SAVEPOINT <name>" when it
- * failed; then empties the staging tables and, with next, sets "SAVEPOINT
- * range" for the next write: one round trip. A rolled back COPY leaves its
- * rows in a staging table as dead tuples, and a DELETE leaves the rows it
- * deletes, which every later INSERT ... SELECT scans again; TRUNCATE
- * removes them but costs milliseconds (files of the table, its TOAST
- * table and index), so a staging table is truncated once it holds
- * SINK_STAGE_TRUNCATE_ROWS rows, and in between the live rows of a write
- * that worked (sl) are deleted. Returns 0 or -1 (logged). */
-static int end_write(sink_t *s, const char *name, int ok, const slice_t sl[BATCH_RAW_TABLES], int next)
-{
-    char sql[512];
-    size_t n = 0;
-    int truncate = 0;
-
-    if (!ok)
-        n += (size_t)snprintf(sql + n, sizeof(sql) - n, "ROLLBACK TO SAVEPOINT %s; ", name);
-    n += (size_t)snprintf(sql + n, sizeof(sql) - n, "RELEASE SAVEPOINT %s", name);
-    for (int t = 0; t < BATCH_RAW_TABLES; t++) {
-        s->stage_rows[t] += sl[t].rows;
-        if (s->stage_rows[t] >= SINK_STAGE_TRUNCATE_ROWS) {
-            n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", truncate ? ", " : "; TRUNCATE ",
-                                  staging_names[t]);
-            truncate = 1;
-            s->stage_rows[t] = 0;
-        }
-    }
-    for (int t = 0; t < BATCH_RAW_TABLES; t++)
-        if (ok && sl[t].rows > 0 && s->stage_rows[t] > 0)
-            n += (size_t)snprintf(sql + n, sizeof(sql) - n, "; DELETE FROM %s", staging_names[t]);
-    if (next)
-        n += (size_t)snprintf(sql + n, sizeof(sql) - n, "; SAVEPOINT range");
-    return run_script(s, ok ? "could not release the savepoint" : "could not roll back to the savepoint", sql);
 }
 
 /* PostgreSQL's error as a dead letter's reason: the primary message, the
@@ -719,9 +814,13 @@ static int dead_letter_rejected(sink_t *s, const batch_t *b, size_t i, const PGr
 {
     const batch_msg_t *m = &b->msgs[i];
     rows_conf_t conf = {s->group, SIZE_MAX}; /* valid messages are kept whole */
-    rows_msg_t msg = {schema_topics[m->topic].name, m->partition, m->offset,
-                      m->has_key ? b->kept.data + m->key_at : NULL, m->key_len,
-                      b->kept.data + m->payload_at, m->payload_len};
+    rows_msg_t msg = {.topic = schema_topics[m->topic].name,
+                      .partition = m->partition,
+                      .offset = m->offset,
+                      .key = m->has_key ? b->kept.data + m->key_at : NULL,
+                      .key_len = m->key_len,
+                      .payload = b->kept.data + m->payload_at,
+                      .len = m->payload_len};
     char reason[SINK_REASON_MAX];
     slice_t sl[BATCH_RAW_TABLES];
 
@@ -752,7 +851,8 @@ static int write_bisect(sink_t *s, const batch_t *b, const slice_t whole[BATCH_R
 {
     reject_plan_t plan;
     size_t lo = 0, hi = 0;
-    int more, rc;
+    buf_t end;
+    int ends, rc = 0;
 
     if (!records_cover_rows(b)) {
         LOG_ERROR("PostgreSQL rejected a row of the batch, and the batch does not say which message each row belongs to; retrying it whole");
@@ -761,29 +861,30 @@ static int write_bisect(sink_t *s, const batch_t *b, const slice_t whole[BATCH_R
     for (int t = 0; t < BATCH_RAW_TABLES; t++)
         res->inserted[t] = 0;
     memset(s->stage_rows, 0, sizeof(s->stage_rows));
+    buf_init(&end);
+    ends = end_sql(s, &end, "batch", 0, whole);
     reject_plan_init(&plan, b->msg_count);
-    more = reject_plan_next(&plan, &lo, &hi);
-    rc = end_write(s, "batch", 0, whole, more);
-    while (rc == 0 && more) {
+    while (rc == 0 && reject_plan_next(&plan, &lo, &hi)) {
         long long inserted[BATCH_TABLES] = {0};
         PGresult *err = NULL;
         slice_t sl[BATCH_RAW_TABLES];
-        size_t rejected = lo;
         int w;
 
+        buf_puts(&end, "; SAVEPOINT range");
         slices_of(b, lo, hi, sl);
-        w = write_staged(s, sl, inserted, &err);
+        w = end.oom ? -1 : write_script(s, end.data, ends + 1, sl, inserted, &err);
         if (w == 0)
             for (int t = 0; t < BATCH_RAW_TABLES; t++)
                 res->inserted[t] += inserted[t];
-        if (w < 0 || (reject_plan_result(&plan, w == 0) && dead_letter_rejected(s, b, rejected, err, res) != 0))
+        if (w < 0 || (reject_plan_result(&plan, w == 0) && dead_letter_rejected(s, b, lo, err, res) != 0))
             rc = -1;
         PQclear(err);
-        more = rc == 0 && reject_plan_next(&plan, &lo, &hi);
-        if (rc == 0)
-            rc = end_write(s, "range", w == 0, sl, more);
+        ends = end_sql(s, &end, "range", w == 0, sl);
     }
+    if (rc == 0 && (end.oom || run_script(s, "could not end the last range of the batch", end.data) != 0))
+        rc = -1;
     res->bisect_writes = (long long)plan.tries;
+    buf_free(&end);
     return rc;
 }
 
