@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# tests/integration/test_alerts_pg.sh - stream/alerts.c and sql/alerts.sql
+# against a real, throwaway PostgreSQL. Starts a fresh cluster with
+# sql/init.sql (scripts/pg-local.sh), applies sql/alerts.sql twice (it must
+# be idempotent), runs the cmocka program stream_test_alerts
+# (stream/tests/test_alerts.c) with ECOM_ALERTS_SQL set so that its
+# re-apply-while-a-flush-is-open case runs too; then checks from psql that
+# the run left no rows behind; then runs it once more under valgrind
+# (unless the binary is an ASan build; scripts/deps.sh installs valgrind).
+#
+# Usage: tests/integration/test_alerts_pg.sh [BIN_DIR]
+#   BIN_DIR holds stream_test_alerts (default: <repo>/build/bin). Fails when
+#   it is not built or valgrind is missing.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+lib_init "$@"
+
+test_bin=
+for candidate in "$bin/stream_test_alerts" "$bin/../stream/tests/stream_test_alerts"; do
+    if [[ -x $candidate ]]; then
+        test_bin=$candidate
+        break
+    fi
+done
+if [[ -z $test_bin ]]; then
+    not_ok "stream_test_alerts is built (looked in \"$bin\" and \"$bin/../stream/tests\")"
+    finish
+fi
+
+start_pg >/dev/null
+export ECOM_ALERTS_SQL=$repo/sql/alerts.sql
+q() { psql -X -A -t -q -c "$1"; }
+apply_alerts() { psql -X -q -v ON_ERROR_STOP=1 -f "$ECOM_ALERTS_SQL" 2>&1; }
+
+# run_cmocka NAME CMD...: one check for a whole cmocka run; its output is
+# shown when it fails.
+run_cmocka() {
+    local name=$1 rc=0 cases
+    shift
+    "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+    cases=$(grep -c '^\[       OK \]' "$tmp/out" || true)
+    if ((rc == 0 && cases > 0)); then
+        ok "$name ($cases cases)"
+    elif ((rc == 0)); then
+        not_ok "$name: exit status 0 but no case passed"
+        sed 's/^/    /' "$tmp/out"
+    else
+        not_ok "$name: exit status $rc"
+        sed 's/^/    /' "$tmp/out"
+        tail -n 40 "$tmp/err" | sed 's/^/    /'
+    fi
+}
+
+check "sql/alerts.sql applies on a fresh schema" "" "$(apply_alerts)"
+check "sql/alerts.sql applies again, silently" "" "$(apply_alerts)"
+check "the four tables exist" 4 \
+    "$(q "select count(*) from pg_class where relkind = 'r' and relname in ('fraud_alerts', 'inventory_levels', 'inventory_alerts', 'inventory_thresholds')")"
+check "velocity index on transactions (user_id, event_time)" 1 \
+    "$(q "select count(*) from pg_indexes where tablename = 'transactions' and indexdef like '%(user_id, event_time)%'")"
+
+run_cmocka "alerts tests against PostgreSQL" "$test_bin"
+
+check "the test run removed its rows" "0 0 0 0 0 0 0" \
+    "$(q "select (select count(*) from transactions), (select count(*) from transaction_items), (select count(*) from inventory_updates), (select count(*) from fraud_alerts), (select count(*) from inventory_levels), (select count(*) from inventory_alerts), (select count(*) from inventory_thresholds)" | tr '|' ' ')"
+
+if ldd "$test_bin" 2>/dev/null | grep -q libasan; then
+    echo "# ASan build: no valgrind run"
+elif ! command -v valgrind >/dev/null; then
+    not_ok "valgrind is installed (scripts/deps.sh installs it)"
+else
+    run_cmocka "alerts tests under valgrind" valgrind --error-exitcode=99 --leak-check=full \
+        --errors-for-leak-kinds=definite,indirect --quiet "$test_bin"
+fi
+finish
