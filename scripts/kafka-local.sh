@@ -200,6 +200,12 @@ read_settings() {
     if ((nodes >= 3)); then rf=3; min_isr=2; else rf=$nodes; min_isr=1; fi
     bind_host=$host
     [[ $bind_host != localhost ]] || bind_host=127.0.0.1
+    # "localhost" resolves to ::1 first where /etc/hosts lists both (a fresh
+    # Debian does), and librdkafka clients such as kcat try that first: the
+    # broker then listens on the IPv6 loopback too, on the same port
+    # (KIP-797), when the machine has one.
+    loop6=
+    if [[ $host == localhost ]] && grep -qs '^0\{31\}1 ' /proc/net/if_inet6; then loop6=1; fi
     tools_log4j=$data/tools-log4j2.properties
 }
 
@@ -340,9 +346,9 @@ write_node_conf() {
 process.roles=broker,controller
 node.id=$i
 controller.quorum.bootstrap.servers=$voters
-listeners=PLAINTEXT://$bind_host:$(node_port "$i"),CONTROLLER://$bind_host:$(node_controller_port "$i")
-advertised.listeners=PLAINTEXT://$host:$(node_port "$i"),CONTROLLER://$host:$(node_controller_port "$i")
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://$bind_host:$(node_port "$i"),CONTROLLER://$bind_host:$(node_controller_port "$i")${loop6:+,LOOPBACK6://[::1]:$(node_port "$i")}
+advertised.listeners=PLAINTEXT://$host:$(node_port "$i"),CONTROLLER://$host:$(node_controller_port "$i")${loop6:+,LOOPBACK6://$host:$(node_port "$i")}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${loop6:+,LOOPBACK6:PLAINTEXT}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 log.dirs=$d/log

@@ -45,7 +45,8 @@ Environment (after the repo's .env, which never overrides it):
   POSTGRES_PASSWORD  its password (default: ecom_pass)
   ECOM_PG_QUIET      1 to print only warnings and errors
   ECOM_PG_BINDIR     PostgreSQL binaries (default: $default_bindir)
-  ECOM_PG_INIT_SQL   schema file applied on start (default: <repo>/sql/init.sql)
+  ECOM_PG_INIT_SQL   schema files applied on start, in order, separated by spaces
+                     (default: <repo>/sql/init.sql, windows.sql and alerts.sql)
   ECOM_ENV_FILE      env file to read instead of <repo>/.env
 EOF
 }
@@ -62,7 +63,7 @@ read_settings() {
     db=${POSTGRES_DB:-ecommerce}
     role=${POSTGRES_USER:-ecom}
     password=${POSTGRES_PASSWORD:-ecom_pass}
-    init_sql=${ECOM_PG_INIT_SQL:-$repo/sql/init.sql}
+    init_sql=${ECOM_PG_INIT_SQL:-$repo/sql/init.sql $repo/sql/windows.sql $repo/sql/alerts.sql}
     logfile=$pgdata/pg-local.log
 
     check_port PGPORT "$port"
@@ -221,13 +222,15 @@ SQL
 # apply_init_sql: applies the schema as the project role, over TCP with its
 # password, exactly as the daemons connect.
 apply_init_sql() {
-    local p=$1
+    local p=$1 f
 
-    [[ -r $init_sql ]] || die "could not read \"$init_sql\""
-    PGPASSWORD=$password PGOPTIONS='-c client_min_messages=warning' \
-        "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h localhost -p "$p" -U "$role" -d "$db" \
-        -f "$init_sql" >/dev/null ||
-        die "could not apply \"$init_sql\" to database \"$db\""
+    for f in $init_sql; do
+        [[ -r $f ]] || die "could not read \"$f\""
+        PGPASSWORD=$password PGOPTIONS='-c client_min_messages=warning' \
+            "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h localhost -p "$p" -U "$role" -d "$db" \
+            -f "$f" >/dev/null ||
+            die "could not apply \"$f\" to database \"$db\""
+    done
 }
 
 cmd_start() {
@@ -250,7 +253,7 @@ cmd_start() {
     fi
     ensure_role_db "$p"
     apply_init_sql "$p"
-    say "ready: postgresql://$role@localhost:$p/$db (applied ${init_sql#"$repo"/})"
+    say "ready: postgresql://$role@localhost:$p/$db (schema applied)"
 }
 
 cmd_stop() {

@@ -175,7 +175,27 @@ int batch_note_offset(batch_t *b, const char *topic, int32_t partition,
     }
     if (grow((void **)&b->offsets, b->offset_count, &b->offset_cap, sizeof(*b->offsets), 16) != 0)
         return -1;
-    b->offsets[b->offset_count++] = (batch_offset_t){topic, partition, committed_next, next};
+    b->offsets[b->offset_count++] =
+        (batch_offset_t){topic, partition, committed_next, next, BATCH_NO_TIME, BATCH_NO_TIME};
+    return 0;
+}
+
+int batch_note_mark(batch_t *b, const char *topic, int32_t partition,
+                    int64_t committed_next, int64_t next, int64_t max_ts,
+                    int64_t watermark)
+{
+    batch_offset_t *o = NULL;
+
+    for (size_t i = 0; i < b->offset_count && o == NULL; i++)
+        if (b->offsets[i].partition == partition && strcmp(b->offsets[i].topic, topic) == 0)
+            o = &b->offsets[i];
+    if (o == NULL) {
+        if (batch_note_offset(b, topic, partition, committed_next, next) != 0)
+            return -1;
+        o = &b->offsets[b->offset_count - 1];
+    }
+    o->max_ts = max_ts;
+    o->watermark = watermark;
     return 0;
 }
 

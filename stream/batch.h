@@ -42,17 +42,17 @@ typedef enum {
 #define BATCH_COLS_USER_EVENTS                                                 \
     "event_id, user_id, event_type, event_time, product_id, product_name, "    \
     "category, price, search_query, session_id, ip_address, user_agent, "      \
-    "kafka_partition, kafka_offset"
+    "kafka_partition, kafka_offset, late"
 #define BATCH_COLS_TRANSACTIONS                                                \
     "transaction_id, user_id, event_time, payment_method, total_amount, "      \
     "tax_amount, shipping_cost, shipping_address, item_count, totals_match, "  \
-    "kafka_partition, kafka_offset"
+    "kafka_partition, kafka_offset, late"
 #define BATCH_COLS_TRANSACTION_ITEMS                                           \
     "transaction_id, line_no, event_time, product_id, product_name, price, "   \
     "quantity, item_total"
 #define BATCH_COLS_INVENTORY_UPDATES                                           \
     "event_id, product_id, product_name, stock_change, current_stock, "        \
-    "warehouse_location, event_time, kafka_partition, kafka_offset"
+    "warehouse_location, event_time, kafka_partition, kafka_offset, late"
 #define BATCH_COLS_DEAD_LETTERS                                                \
     "consumer_group, topic, kafka_partition, kafka_offset, kafka_key, "        \
     "kafka_key_encoding, payload, payload_encoding, payload_bytes, "           \
@@ -73,7 +73,13 @@ typedef struct {
     int32_t partition;
     int64_t committed_next; /* next_offset in stream_offsets now; -1: no row */
     int64_t next;           /* next_offset after this batch */
+    /* Stored with the offset (stream_offsets.max_event_time, watermark):
+     * the partition's largest event time and effective watermark as of
+     * next, epoch ms; BATCH_NO_TIME: unknown (NULL). */
+    int64_t max_ts, watermark;
 } batch_offset_t;
+
+#define BATCH_NO_TIME INT64_MIN
 
 /* One valid message: its rows of raw table t are
  * tables[t].buf.data[start[t] .. the next message's start[t], or buf.len),
@@ -133,6 +139,12 @@ void batch_field_int(batch_buf_t *buf, int first, int64_t v);
 void batch_field_cents(batch_buf_t *buf, int first, int64_t cents);
 void batch_end_row(batch_buf_t *buf);
 
+/* Sets the max_ts and watermark stored with (topic, partition)'s offset,
+ * adding the partition at committed_next -> next if the batch does not move
+ * it yet. Returns 0, or -1 when out of memory. */
+int batch_note_mark(batch_t *b, const char *topic, int32_t partition,
+                    int64_t committed_next, int64_t next, int64_t max_ts,
+                    int64_t watermark);
 /* Records that partition (topic, partition) now continues at next; the
  * first call for a partition in this batch also records committed_next.
  * Returns 0, or -1 when out of memory (nothing recorded). */

@@ -53,9 +53,10 @@ static sink_status_t do_load(flusher_t *f, flusher_load_t *items, size_t n)
         return SINK_RETRY;
     for (size_t i = 0; i < n; i++) {
         items[i].cluster[0] = '\0';
+        items[i].max_ts = BATCH_NO_TIME;
         items[i].found = sink_load_offset(f->sink, items[i].topic, items[i].partition,
                                           &items[i].next, items[i].cluster,
-                                          sizeof(items[i].cluster));
+                                          sizeof(items[i].cluster), &items[i].max_ts);
         if (items[i].found < 0)
             return SINK_RETRY;
     }

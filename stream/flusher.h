@@ -33,6 +33,8 @@ typedef struct {
     int found;           /* out: 1 a row, 0 none, -1 not read (error) */
     int64_t next;        /* out: next_offset */
     char cluster[128];   /* out: the cluster id stored with it */
+    int64_t max_ts;      /* out: max_event_time stored with it (epoch ms;
+                          * BATCH_NO_TIME: none) */
 } flusher_load_t;
 
 /* Starts the thread. Returns NULL on failure. */

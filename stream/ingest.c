@@ -12,6 +12,7 @@
 #include "ingest.h"
 #include "batch.h"
 #include "elog.h"
+#include "evtime.h"
 #include "flusher.h"
 #include "ledger.h"
 #include "rows.h"
@@ -36,7 +37,7 @@
 #define SLOW_JOB_US (10 * 1000000LL)     /* a PostgreSQL job this long is worth a warning */
 
 typedef struct {
-    metrics_gauge_t *lag, *committed;
+    metrics_gauge_t *lag, *committed, *watermark;
 } part_metrics_t;
 
 typedef struct {
@@ -49,6 +50,7 @@ struct ingest {
     sink_t *sink;
     flusher_t *flusher;
     ledger_t *ledger;
+    evtime_t *clock;    /* event time: lateness and watermarks (p->user) */
     batch_t batch;      /* being filled from Kafka */
     batch_t inflight;   /* being written, or held for a retry */
     int loading;        /* the worker runs a load job over loads[] */
@@ -72,6 +74,9 @@ struct ingest {
     metrics_counter_t *flushes, *pg_errors, *fenced, *lost_commits, *kafka_errors;
     metrics_histogram_t *flush_seconds, *latency;
     metrics_gauge_t *pg_up_gauge, *batch_messages;
+    metrics_gauge_t *open_windows, *stream_watermark;
+    metrics_counter_t *late_events;
+    int64_t late_counted; /* of evtime_late_events(), added to late_events */
 };
 
 static const double flush_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -117,6 +122,12 @@ static void init_metrics(ingest_t *in)
         sizeof(latency_bounds) / sizeof(latency_bounds[0]), METRICS_NO_LABELS);
     in->pg_up_gauge = metrics_gauge(m, "postgres_up", "1 when PostgreSQL is reachable", METRICS_NO_LABELS);
     in->batch_messages = metrics_gauge(m, "batch_messages", "Messages waiting in the current batch", METRICS_NO_LABELS);
+    in->open_windows = metrics_gauge(m, "open_windows",
+        "Event-time windows with on-time events not yet final by the committed watermark", METRICS_NO_LABELS);
+    in->stream_watermark = metrics_gauge(m, "watermark_seconds",
+        "This instance's event-time watermark (min over its partitions), epoch seconds", METRICS_NO_LABELS);
+    in->late_events = metrics_counter(m, "late_events_total",
+        "Events stored raw but left out of their window: later than the allowed lateness", METRICS_NO_LABELS);
 }
 
 /* The partition's gauges, made on its first assignment. */
@@ -132,6 +143,9 @@ static part_metrics_t *part_metrics(ingest_t *in, ledger_part_t *p)
         pm->committed = metrics_gauge(in->metrics, "committed_offset",
             "Next offset stored in stream_offsets", "topic=\"%s\",partition=\"%d\"", topic,
             (int)p->partition);
+        pm->watermark = metrics_gauge(in->metrics, "partition_watermark_seconds",
+            "The partition's effective event-time watermark, epoch seconds (0: none yet)",
+            "topic=\"%s\",partition=\"%d\"", topic, (int)p->partition);
         p->io = pm;
     }
     return pm;
@@ -142,6 +156,79 @@ static void set_committed_gauge(ingest_t *in, ledger_part_t *p, int64_t next)
     part_metrics_t *pm = part_metrics(in, p);
     if (pm != NULL)
         metrics_gauge_set(pm->committed, (double)(next < 0 ? 0 : next));
+}
+
+/* --- event time ---------------------------------------------------------- */
+
+/* The partition's event-time record (owned by the clock), made on its first
+ * assignment; NULL when out of memory. */
+static evtime_part_t *part_clock(ingest_t *in, ledger_part_t *p)
+{
+    if (p->user == NULL)
+        p->user = evtime_part_new(in->clock);
+    return p->user;
+}
+
+typedef struct {
+    evtime_part_t *part;
+    int64_t now_us;
+} late_arg_t;
+
+/* rows.c asks this once it has parsed a valid message's timestamp. */
+static int is_late(void *arg, int64_t event_ms)
+{
+    late_arg_t *a = arg;
+    return evtime_event(a->part, event_ms, a->now_us) == EVTIME_LATE;
+}
+
+/* Every partition evtime_seal() took a snapshot of goes into the sealed
+ * batch's offsets with its max_event_time and watermark, an idle one at its
+ * unchanged position, so that PostgreSQL holds every partition's watermark
+ * (windows are final when all of the group's have passed them). */
+static int note_marks(ingest_t *in, batch_t *b)
+{
+    size_t i = 0;
+    ledger_part_t *p;
+    int64_t max_ts, wm;
+
+    while ((p = ledger_next_part(in->ledger, &i)) != NULL) {
+        if (p->user == NULL || !evtime_part_mark(p->user, &max_ts, &wm))
+            continue;
+        if (batch_note_mark(b, schema_topics[p->topic].name, p->partition, p->fence, p->pos,
+                            max_ts, wm) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Batches were dropped: every partition's event time goes back to its
+ * committed value until its stored offset is read again. */
+static void rewind_clocks(ingest_t *in)
+{
+    size_t i = 0;
+    ledger_part_t *p;
+
+    while ((p = ledger_next_part(in->ledger, &i)) != NULL)
+        if (p->user != NULL)
+            evtime_rewind(p->user);
+}
+
+/* Seconds for a watermark gauge: 0 while there is none. */
+static double watermark_s(int64_t ms)
+{
+    return ms == INT64_MIN || ms == INT64_MAX ? 0 : (double)ms / 1000.0;
+}
+
+static void update_clock_metrics(ingest_t *in, int64_t now)
+{
+    int64_t late = evtime_late_events(in->clock), start;
+
+    while (evtime_final(in->clock, &start))
+        ; /* final by the committed watermark: no longer held */
+    metrics_counter_add(in->late_events, (uint64_t)(late - in->late_counted));
+    in->late_counted = late;
+    metrics_gauge_set(in->open_windows, (double)evtime_open_windows(in->clock));
+    metrics_gauge_set(in->stream_watermark, watermark_s(evtime_watermark(in->clock, now)));
 }
 
 /* --- consumption control ------------------------------------------------ */
@@ -259,6 +346,7 @@ static void settle_flush(ingest_t *in, sink_status_t st, const sink_result_t *re
 
     switch (ledger_written(in->ledger, &in->inflight, w, now)) {
     case LEDGER_SETTLED:
+        evtime_committed(in->clock);
         account_committed(in, &in->inflight, res);
         commit_to_kafka(in, &in->inflight);
         set_pg_up(in, 1, "; the kept batch is committed");
@@ -275,6 +363,7 @@ static void settle_flush(ingest_t *in, sink_status_t st, const sink_result_t *re
         set_pg_up(in, 1, "");
         LOG_WARN("offset fence failed: dropping %zu batched messages and re-reading every partition's stored offset",
                  held);
+        rewind_clocks(in);
         batch_reset(&in->inflight);
         batch_reset(&in->batch);
         break;
@@ -299,6 +388,9 @@ static void settle_loaded_part(ingest_t *in, ledger_part_t *p, const flusher_loa
     ledger_loaded(in->ledger, p, it->found == 1, it->next, other_cluster, &gap);
     if (!was_loading)
         return;
+    if (p->user != NULL)
+        evtime_restore(p->user, it->found == 1 && gap.kind == NULL ? it->max_ts : INT64_MIN,
+                       ts_monotonic_us());
     if (gap.kind != NULL) {
         LOG_ERROR("%s [%d]: offsets 0..%lld were stored for Kafka cluster \"%s\", this is \"%s\": reading from the beginning; recorded in stream_gaps",
                   topic, (int)p->partition, (long long)gap.last, it->cluster, in->cluster_id);
@@ -374,8 +466,15 @@ static void seal_and_write(ingest_t *in)
 {
     batch_t swap;
 
-    if (ledger_seal(in->ledger, &in->batch, ts_monotonic_us()) != 0) {
+    int64_t now = ts_monotonic_us();
+
+    if (ledger_seal(in->ledger, &in->batch, now) != 0) {
         fail_oom(in, "noting the batch's offsets");
+        return;
+    }
+    evtime_seal(in->clock, now);
+    if (note_marks(in, &in->batch) != 0) {
+        fail_oom(in, "noting the batch's watermarks");
         return;
     }
     swap = in->inflight;
@@ -405,12 +504,13 @@ static void pump(ingest_t *in, int flush_now)
         for (size_t i = 0; i < n; i++) {
             in->load_parts[i] = due[i];
             in->loads[i] = (flusher_load_t){schema_topics[due[i]->topic].name, due[i]->partition,
-                                            -1, 0, ""};
+                                            -1, 0, "", BATCH_NO_TIME};
         }
         in->load_count = n;
         in->loading = 1;
         flusher_start_load(in->flusher, in->loads, n);
-    } else if (flush_now && batch_has_rows(&in->batch) && ledger_can_seal(in->ledger)) {
+    } else if (flush_now && (batch_has_rows(&in->batch) || evtime_seal_due(in->clock, now)) &&
+               ledger_can_seal(in->ledger)) {
         seal_and_write(in);
     }
     apply_changes(in);
@@ -446,6 +546,7 @@ static void drop_batches(ingest_t *in, const char *why)
     if (n > 0)
         LOG_WARN("%s: dropping %zu uncommitted messages; they are consumed again", why, n);
     ledger_drop(in->ledger);
+    rewind_clocks(in);
     if (!flusher_running(in->flusher))
         batch_reset(&in->inflight); /* else reset when the orphan write ends */
     batch_reset(&in->batch);
@@ -472,11 +573,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_topic_partition_t *tp = &parts->elems[i];
             ledger_part_t *p = ledger_assign(in->ledger, schema_topic_from_name(tp->topic),
                                              tp->partition, now);
-            if (p == NULL)
+            if (p == NULL || part_clock(in, p) == NULL) {
                 LOG_ERROR("cannot track partition %s [%d]; its messages are ignored", tp->topic,
                           (int)tp->partition);
-            else
+                if (p != NULL)
+                    ledger_revoke(in->ledger, p->topic, p->partition);
+            } else {
                 part_metrics(in, p);
+                evtime_assign(p->user);
+            }
         }
         if (in->cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
@@ -489,9 +594,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         int64_t deadline = now + (term_requested() ? EXIT_WAIT_US : REVOKE_WAIT_US);
         if (flush_all(in, deadline) != 0)
             drop_batches(in, "partitions revoked while PostgreSQL is unavailable");
-        for (int i = 0; i < parts->cnt; i++)
-            ledger_revoke(in->ledger, schema_topic_from_name(parts->elems[i].topic),
-                          parts->elems[i].partition);
+        for (int i = 0; i < parts->cnt; i++) {
+            int t = schema_topic_from_name(parts->elems[i].topic);
+            ledger_part_t *p = ledger_find(in->ledger, t, parts->elems[i].partition);
+            if (p != NULL && p->user != NULL)
+                evtime_revoke(p->user);
+            ledger_revoke(in->ledger, t, parts->elems[i].partition);
+        }
         if (in->cooperative)
             error = rd_kafka_incremental_unassign(rk, parts);
         else
@@ -525,8 +634,9 @@ static void handle_message(ingest_t *in, rd_kafka_message_t *msg)
     const char *topic = rd_kafka_topic_name(msg->rkt);
     int t = schema_topic_from_name(topic);
     ledger_part_t *p = ledger_find(in->ledger, t, msg->partition);
+    late_arg_t la = {p != NULL ? p->user : NULL, ts_monotonic_us()};
     rows_msg_t rm = {topic, msg->partition, msg->offset, msg->key, msg->key_len,
-                     msg->payload, msg->len};
+                     msg->payload, msg->len, la.part != NULL ? is_late : NULL, &la};
     int64_t lo = -1, hi = -1;
     rd_kafka_timestamp_type_t tstype;
     int64_t create_ms = rd_kafka_message_timestamp(msg, &tstype);
@@ -587,7 +697,7 @@ static int flush_due(const ingest_t *in)
     const batch_t *b = &in->batch;
 
     if (!batch_has_rows(b))
-        return 0;
+        return evtime_seal_due(in->clock, ts_monotonic_us());
     return batch_full(in) || b->messages == 0 ||
            ts_monotonic_us() - b->first_arrival_us >= (int64_t)in->conf.flush_ms * 1000;
 }
@@ -608,6 +718,10 @@ static void update_watermarks(ingest_t *in, int64_t now)
                                            &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
             continue;
         ledger_watermarks(p, lo, hi, now, &gap);
+        if (p->user != NULL)
+            evtime_progress(p->user, p->pos, hi, now);
+        if (pm != NULL && p->user != NULL)
+            metrics_gauge_set(pm->watermark, watermark_s(evtime_part_watermark(p->user, now)));
         if (gap.kind != NULL) {
             const char *topic = schema_topics[p->topic].name;
             LOG_ERROR("%s [%d]: offsets %lld..%lld are no longer held by the broker and were never stored (the log is empty up to %lld); recorded in stream_gaps",
@@ -729,12 +843,17 @@ ingest_t *ingest_new(const ingest_conf_t *conf, metrics_t *m, char *errbuf, size
     batch_init(&in->inflight);
     init_metrics(in);
     in->ledger = ledger_new(&lconf);
+    in->clock = evtime_new(&conf->analytics.evtime);
+    if (in->clock == NULL)
+        snprintf(errbuf, errsize, "invalid event-time settings (window, lateness, idle timeout)");
     in->sink = sink_new(conf->conninfo, conf->group, "ecom-stream");
     in->flusher = in->sink ? flusher_new(in->sink) : NULL;
-    if (in->sink != NULL)
+    if (in->sink != NULL) {
         sink_set_synchronous_commit(in->sink, conf->synchronous_commit);
+        sink_set_analytics(in->sink, &conf->analytics);
+    }
     kconf = kafka_conf_build(conf->brokers, "ecom-stream", defaults, conf->xopts, errbuf, errsize);
-    if (in->ledger == NULL || in->sink == NULL || in->flusher == NULL || kconf == NULL)
+    if (in->ledger == NULL || in->clock == NULL || in->sink == NULL || in->flusher == NULL || kconf == NULL)
         goto fail;
     if (rd_kafka_conf_set(kconf, "group.id", conf->group, errbuf, errsize) != RD_KAFKA_CONF_OK)
         goto fail;
@@ -787,6 +906,7 @@ void ingest_destroy(ingest_t *in)
     while (in->ledger != NULL && (p = ledger_next_record(in->ledger, &i)) != NULL)
         free(p->io); /* every record, assigned or not */
     ledger_destroy(in->ledger);
+    evtime_destroy(in->clock);
     pthread_mutex_destroy(&in->health_lock);
     free(in);
 }
@@ -885,6 +1005,7 @@ int ingest_run(ingest_t *in)
         metrics_gauge_set(in->batch_messages, (double)in->batch.messages);
         if (now >= next_lag_us) {
             update_watermarks(in, now);
+            update_clock_metrics(in, now);
             next_lag_us = now + 1000000;
         }
         if (now >= next_health_us) {

@@ -20,6 +20,7 @@
 #ifndef ECOM_INGEST_H
 #define ECOM_INGEST_H
 
+#include "analytics.h"
 #include "kafka.h"
 #include "metrics.h"
 
@@ -40,6 +41,7 @@ typedef struct {
     double exit_when_idle_s; /* 0: run until stopped */
     double progress_s;       /* 0: no progress lines */
     double stall_timeout_s;  /* /health fails when work pending makes no progress this long */
+    analytics_conf_t analytics; /* event time, windows, fraud and stock rules */
 } ingest_conf_t;
 
 typedef struct ingest ingest_t;

@@ -37,6 +37,7 @@ typedef struct {
     double exit_when_idle_s;
     double progress_s;
     double stall_timeout_s;
+    analytics_conf_t analytics;
 } stream_conf_t;
 
 static stream_conf_t conf = {
@@ -81,6 +82,7 @@ static void usage(void)
            "                             make no progress for this long (default: 30)\n"
            "  -V, --version              print version and exit\n"
            "  -h, --help                 show this help and exit\n\n");
+    analytics_usage();
     printf("Bounds: SIGINT/SIGTERM flush for at most 8 s, then exit 0 within about 12 s even when\n"
            "PostgreSQL is frozen; a revocation waits at most 5 s for PostgreSQL. Each connection\n"
            "attempt is bounded by connect_timeout (default 5 s), a dead network is noticed within\n"
@@ -110,7 +112,7 @@ enum {
 
 static void parse_args(int argc, char **argv)
 {
-    static const struct option longopts[] = {
+    static const struct option own[] = {
         {"brokers", required_argument, NULL, 'b'},
         {"group", required_argument, NULL, 'g'},
         {"dbname", required_argument, NULL, 'd'},
@@ -126,10 +128,20 @@ static void parse_args(int argc, char **argv)
         {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
     };
+    enum { OWN = sizeof(own) / sizeof(own[0]), MAX_OPTS = OWN + 32 };
+    struct option longopts[MAX_OPTS];
     const char *env;
-    int c;
+    int c, n = 0;
+    char err[256];
+
+    memcpy(longopts, own, sizeof(own));
+    while (analytics_options[n].name != NULL && OWN + n < MAX_OPTS - 1) {
+        longopts[OWN + n] = analytics_options[n];
+        n++;
+    }
+    longopts[OWN + n] = (struct option){NULL, 0, NULL, 0};
+    conf.analytics = analytics_conf_default();
 
     conf.group = config_env_str("STREAM_GROUP_ID", conf.group);
     if ((env = config_env_str("STREAM_METRICS_PORT", NULL)) != NULL &&
@@ -170,11 +182,15 @@ static void parse_args(int argc, char **argv)
             break;
         case 'V': version(); exit(0);
         case 'h': usage(); exit(0);
-        default: config_getopt_error(c, argv);
+        default:
+            if (!analytics_parse_option(&conf.analytics, c, optarg))
+                config_getopt_error(c, argv);
         }
     }
     if (optind < argc)
         config_usage_error("unexpected argument \"%s\"", argv[optind]);
+    if (analytics_conf_check(&conf.analytics, err, sizeof(err)) != 0)
+        config_usage_error("%s", err);
 }
 
 int main(int argc, char **argv)
@@ -210,6 +226,7 @@ int main(int argc, char **argv)
         .exit_when_idle_s = conf.exit_when_idle_s,
         .progress_s = conf.progress_s,
         .stall_timeout_s = conf.stall_timeout_s,
+        .analytics = conf.analytics,
     };
     in = ingest_new(&iconf, metrics, errbuf, sizeof(errbuf));
     if (in == NULL) {

@@ -119,7 +119,7 @@ static void add_time(batch_buf_t *buf, int64_t event_ms)
 }
 
 static void add_user_event(batch_t *b, const rows_msg_t *m, const json_t *root,
-                           const schema_result_t *res)
+                           const schema_result_t *res, int late)
 {
     batch_buf_t *buf = &b->tables[BATCH_USER_EVENTS];
     int search = strcmp(str(root, "event_type"), "search") == 0;
@@ -141,6 +141,7 @@ static void add_user_event(batch_t *b, const rows_msg_t *m, const json_t *root,
     batch_field(buf, 0, str(root, "user_agent"));
     batch_field_int(buf, 0, m->partition);
     batch_field_int(buf, 0, m->offset);
+    batch_field(buf, 0, late ? "t" : "f");
     batch_end_row(buf);
 }
 
@@ -150,7 +151,7 @@ static void add_money_or_zero(batch_buf_t *buf, const json_t *root, const char *
 }
 
 static int add_transaction(batch_t *b, const rows_msg_t *m, const json_t *root,
-                           const schema_result_t *res)
+                           const schema_result_t *res, int late)
 {
     batch_buf_t *buf = &b->tables[BATCH_TRANSACTIONS];
     batch_buf_t *items_buf = &b->tables[BATCH_TRANSACTION_ITEMS];
@@ -175,6 +176,7 @@ static int add_transaction(batch_t *b, const rows_msg_t *m, const json_t *root,
     batch_field(buf, 0, res->totals_match ? "t" : "f");
     batch_field_int(buf, 0, m->partition);
     batch_field_int(buf, 0, m->offset);
+    batch_field(buf, 0, late ? "t" : "f");
     batch_end_row(buf);
     free(address_text);
 
@@ -194,7 +196,7 @@ static int add_transaction(batch_t *b, const rows_msg_t *m, const json_t *root,
 }
 
 static void add_inventory(batch_t *b, const rows_msg_t *m, const json_t *root,
-                          const schema_result_t *res)
+                          const schema_result_t *res, int late)
 {
     batch_buf_t *buf = &b->tables[BATCH_INVENTORY_UPDATES];
 
@@ -207,6 +209,7 @@ static void add_inventory(batch_t *b, const rows_msg_t *m, const json_t *root,
     add_time(buf, res->event_ms);
     batch_field_int(buf, 0, m->partition);
     batch_field_int(buf, 0, m->offset);
+    batch_field(buf, 0, late ? "t" : "f");
     batch_end_row(buf);
 }
 
@@ -226,7 +229,7 @@ int rows_add_message(batch_t *b, const rows_conf_t *conf, const rows_msg_t *m,
     int topic = schema_topic_from_name(m->topic);
     schema_result_t res;
     json_t *root = NULL;
-    int rc = 1;
+    int rc = 1, late;
 
     if (topic < 0) {
         snprintf(res.reason, sizeof(res.reason), "no schema for topic \"%s\"", m->topic);
@@ -240,16 +243,17 @@ int rows_add_message(batch_t *b, const rows_conf_t *conf, const rows_msg_t *m,
         json_decref(root);
         return -1;
     }
+    late = m->late != NULL && m->late(m->late_arg, res.event_ms);
     switch (topic) {
     case SCHEMA_USER_EVENTS:
-        add_user_event(b, m, root, &res);
+        add_user_event(b, m, root, &res, late);
         break;
     case SCHEMA_TRANSACTIONS:
-        if (add_transaction(b, m, root, &res) != 0)
+        if (add_transaction(b, m, root, &res, late) != 0)
             rc = -1;
         break;
     default:
-        add_inventory(b, m, root, &res);
+        add_inventory(b, m, root, &res, late);
     }
     json_decref(root);
     return rc < 0 || batch_oom(b) ? -1 : 1;

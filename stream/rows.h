@@ -35,6 +35,11 @@ typedef struct {
     size_t key_len;
     const void *payload; /* NULL for a null message value */
     size_t len;
+    /* Whether a valid message is late for its event-time window, asked
+     * once its timestamp is parsed (NULL: never late); the answer goes in
+     * the raw row's late column. */
+    int (*late)(void *arg, int64_t event_ms);
+    void *late_arg;
 } rows_msg_t;
 
 /* Appends the message's rows. Returns 1 when stored as valid, 0 when

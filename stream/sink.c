@@ -67,6 +67,8 @@ struct sink {
     reject_limit_t summary_limit; /* lines about a batch with rejections */
     size_t stage_rows[BATCH_RAW_TABLES]; /* rows in the staging tables,
                                           * live or dead, since TRUNCATE */
+    analytics_conf_t analytics;
+    int analytics_on; /* new_* filled and analytics_apply() in every flush */
 };
 
 /* See end_write(). */
@@ -75,6 +77,10 @@ struct sink {
 #define STAGE(t, cols)                                                         \
     "CREATE TEMP TABLE stage_" t " ON COMMIT DELETE ROWS AS SELECT " cols      \
     " FROM " t " WITH NO DATA"
+
+#define NEW(t, cols)                                                           \
+    "COPY new_" t " (" cols ") FROM STDIN",                                     \
+        "INSERT INTO " t " (" cols ") SELECT " cols " FROM new_" t
 
 /* Where each batch table's COPY rows go. The raw tables are first COPYed
  * straight into place (inside a savepoint); if that hits an id already
@@ -85,25 +91,31 @@ static const struct {
     const char *stage_sql; /* NULL: not staged */
     const char *copy_sql;
     const char *direct_sql; /* COPY straight into the raw table */
+    const char *new_sql;    /* with analytics: COPY into new_<table> ... */
+    const char *from_new_sql; /* ... then into the raw table from there */
 } targets[BATCH_TABLES] = {
     [BATCH_USER_EVENTS] = {"user_events",
                            STAGE("user_events", BATCH_COLS_USER_EVENTS),
                            "COPY stage_user_events (" BATCH_COLS_USER_EVENTS ") FROM STDIN",
-                           "COPY user_events (" BATCH_COLS_USER_EVENTS ") FROM STDIN"},
+                           "COPY user_events (" BATCH_COLS_USER_EVENTS ") FROM STDIN",
+                           NEW("user_events", BATCH_COLS_USER_EVENTS)},
     [BATCH_TRANSACTIONS] = {"transactions",
                             STAGE("transactions", BATCH_COLS_TRANSACTIONS),
                             "COPY stage_transactions (" BATCH_COLS_TRANSACTIONS ") FROM STDIN",
-                            "COPY transactions (" BATCH_COLS_TRANSACTIONS ") FROM STDIN"},
+                            "COPY transactions (" BATCH_COLS_TRANSACTIONS ") FROM STDIN",
+                            NEW("transactions", BATCH_COLS_TRANSACTIONS)},
     [BATCH_TRANSACTION_ITEMS] = {"transaction_items",
                                  STAGE("transaction_items", BATCH_COLS_TRANSACTION_ITEMS),
                                  "COPY stage_transaction_items (" BATCH_COLS_TRANSACTION_ITEMS
                                  ") FROM STDIN",
-                                 "COPY transaction_items (" BATCH_COLS_TRANSACTION_ITEMS ") FROM STDIN"},
+                                 "COPY transaction_items (" BATCH_COLS_TRANSACTION_ITEMS ") FROM STDIN",
+                                 NEW("transaction_items", BATCH_COLS_TRANSACTION_ITEMS)},
     [BATCH_INVENTORY_UPDATES] = {"inventory_updates",
                                  STAGE("inventory_updates", BATCH_COLS_INVENTORY_UPDATES),
                                  "COPY stage_inventory_updates (" BATCH_COLS_INVENTORY_UPDATES
                                  ") FROM STDIN",
-                                 "COPY inventory_updates (" BATCH_COLS_INVENTORY_UPDATES ") FROM STDIN"},
+                                 "COPY inventory_updates (" BATCH_COLS_INVENTORY_UPDATES ") FROM STDIN",
+                                 NEW("inventory_updates", BATCH_COLS_INVENTORY_UPDATES)},
     [BATCH_DEAD_LETTERS] = {"dead_letter_events", NULL,
                             "COPY dead_letter_events (" BATCH_COLS_DEAD_LETTERS ") FROM STDIN"},
     [BATCH_GAPS] = {"stream_gaps", NULL,
@@ -134,8 +146,31 @@ static const char insert_inventory_sql[] =
     "INSERT INTO inventory_updates (" BATCH_COLS_INVENTORY_UPDATES ") SELECT "
     BATCH_COLS_INVENTORY_UPDATES " FROM stage_inventory_updates ON CONFLICT DO NOTHING";
 
+/* The same with analytics on: the rows they store also go to new_*, which
+ * holds exactly what this transaction stored (analytics.h). */
+static const char insert_user_events_new_sql[] =
+    "WITH ins AS (INSERT INTO user_events (" BATCH_COLS_USER_EVENTS ") SELECT " BATCH_COLS_USER_EVENTS
+    " FROM stage_user_events ON CONFLICT DO NOTHING RETURNING " BATCH_COLS_USER_EVENTS ")"
+    " INSERT INTO new_user_events (" BATCH_COLS_USER_EVENTS ") SELECT * FROM ins";
+static const char insert_transactions_new_sql[] =
+    "WITH ins AS (INSERT INTO transactions (" BATCH_COLS_TRANSACTIONS ") SELECT "
+    BATCH_COLS_TRANSACTIONS " FROM stage_transactions ON CONFLICT DO NOTHING"
+    " RETURNING " BATCH_COLS_TRANSACTIONS "),"
+    " items AS (INSERT INTO transaction_items (" BATCH_COLS_TRANSACTION_ITEMS ")"
+    " SELECT s.* FROM stage_transaction_items s JOIN ins USING (transaction_id, event_time)"
+    " ON CONFLICT DO NOTHING RETURNING " BATCH_COLS_TRANSACTION_ITEMS "),"
+    " n1 AS (INSERT INTO new_transactions (" BATCH_COLS_TRANSACTIONS ") SELECT * FROM ins),"
+    " n2 AS (INSERT INTO new_transaction_items (" BATCH_COLS_TRANSACTION_ITEMS ") SELECT * FROM items)"
+    " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM items)";
+static const char insert_inventory_new_sql[] =
+    "WITH ins AS (INSERT INTO inventory_updates (" BATCH_COLS_INVENTORY_UPDATES ") SELECT "
+    BATCH_COLS_INVENTORY_UPDATES " FROM stage_inventory_updates ON CONFLICT DO NOTHING RETURNING "
+    BATCH_COLS_INVENTORY_UPDATES ") INSERT INTO new_inventory_updates (" BATCH_COLS_INVENTORY_UPDATES
+    ") SELECT * FROM ins";
+
 static const char offset_select_sql[] =
-    "SELECT next_offset, coalesce(cluster_id, '') FROM stream_offsets"
+    "SELECT next_offset, coalesce(cluster_id, ''),"
+    " floor(extract(epoch FROM max_event_time) * 1000)::bigint FROM stream_offsets"
     " WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3";
 static const char ensure_sql[] =
     "SELECT ecom_ensure_daily_partitions(d - 1, d + $1::integer)"
@@ -241,6 +276,12 @@ int sink_connect(sink_t *s, int max_wait_ms)
             goto fail;
         }
     }
+    for (size_t i = 0; s->analytics_on && analytics_session_sql[i] != NULL; i++) {
+        if (db_run_cmd(s->conn, "could not create the analytics tables", analytics_session_sql[i]) != 0) {
+            LOG_ERROR("hint: is the schema applied? scripts/pg-local.sh start applies sql/init.sql");
+            goto fail;
+        }
+    }
     if (sink_ensure_partitions(s, DAYS_AHEAD) != 0)
         goto fail;
     return 0;
@@ -276,13 +317,19 @@ int sink_ensure_partitions(sink_t *s, int days_ahead)
 
 void sink_set_synchronous_commit(sink_t *s, int on) { s->async_commit = !on; }
 
+void sink_set_analytics(sink_t *s, const analytics_conf_t *conf)
+{
+    s->analytics = *conf;
+    s->analytics_on = conf->enabled;
+}
+
 void sink_set_cluster_id(sink_t *s, const char *cluster_id)
 {
     snprintf(s->cluster_id, sizeof(s->cluster_id), "%s", cluster_id ? cluster_id : "");
 }
 
 int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
-                     int64_t *next, char *cluster_id, size_t cluster_size)
+                     int64_t *next, char *cluster_id, size_t cluster_size, int64_t *max_ts)
 {
     char part[16];
     const char *params[3] = {s->group, topic, part};
@@ -301,6 +348,8 @@ int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
         *next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         if (cluster_id != NULL && cluster_size > 0)
             snprintf(cluster_id, cluster_size, "%s", PQgetvalue(res, 0, 1));
+        if (max_ts != NULL)
+            *max_ts = PQgetisnull(res, 0, 2) ? BATCH_NO_TIME : strtoll(PQgetvalue(res, 0, 2), NULL, 10);
         rc = 1;
     }
     PQclear(res);
@@ -313,24 +362,35 @@ static const char fence_lock_sql[] =
     "SELECT 1 FROM stream_offsets WHERE consumer_group = $1"
     " AND (topic, kafka_partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))"
     " ORDER BY topic, kafka_partition FOR UPDATE";
+/* Event times travel as epoch ms: BATCH_NO_TIME (INT64_MIN) is NULL (the
+ * stored value stays), INT64_MAX (an idle partition that never had an
+ * event: it holds nothing back) is infinity. */
+#define EPOCH_MS(x)                                                            \
+    "CASE " x " WHEN -9223372036854775808 THEN NULL WHEN 9223372036854775807"    \
+    " THEN timestamptz 'infinity' ELSE timestamptz 'epoch' + " x " * interval '1 millisecond' END"
 static const char fence_update_sql[] =
     "UPDATE stream_offsets o SET next_offset = v.next_offset,"
-    " cluster_id = COALESCE(NULLIF($6, ''), o.cluster_id), updated_at = now()"
-    " FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[])"
-    " AS v(topic, kafka_partition, next_offset, committed)"
+    " cluster_id = COALESCE(NULLIF($6, ''), o.cluster_id), updated_at = now(),"
+    " max_event_time = COALESCE(" EPOCH_MS("v.max_ms") ", o.max_event_time),"
+    " watermark = COALESCE(" EPOCH_MS("v.wm_ms") ", o.watermark)"
+    " FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $7::bigint[], $8::bigint[])"
+    " AS v(topic, kafka_partition, next_offset, committed, max_ms, wm_ms)"
     " WHERE o.consumer_group = $1 AND o.topic = v.topic AND o.kafka_partition = v.kafka_partition"
     " AND o.next_offset = v.committed";
 static const char fence_insert_sql[] =
-    "INSERT INTO stream_offsets (consumer_group, topic, kafka_partition, next_offset, cluster_id)"
-    " SELECT $1, v.topic, v.kafka_partition, v.next_offset, NULLIF($5, '')"
-    " FROM unnest($2::text[], $3::int[], $4::bigint[]) AS v(topic, kafka_partition, next_offset)"
+    "INSERT INTO stream_offsets (consumer_group, topic, kafka_partition, next_offset, cluster_id,"
+    " max_event_time, watermark)"
+    " SELECT $1, v.topic, v.kafka_partition, v.next_offset, NULLIF($5, ''),"
+    " " EPOCH_MS("v.max_ms") ", " EPOCH_MS("v.wm_ms")
+    " FROM unnest($2::text[], $3::int[], $4::bigint[], $6::bigint[], $7::bigint[])"
+    " AS v(topic, kafka_partition, next_offset, max_ms, wm_ms)"
     " ORDER BY 2, 3 ON CONFLICT DO NOTHING";
 
 /* The fence's parameters: [0] the partitions the batch expects a stored
  * offset for (updated), [1] those it expects none for (inserted); each
  * array one text parameter. */
 typedef struct {
-    buf_t topics, parts, nexts;
+    buf_t topics, parts, nexts, max_ts, watermarks;
     buf_t committed; /* the offsets expected: [0] only ("{}" in [1]) */
     long long count;
 } fence_set_t;
@@ -342,6 +402,8 @@ static void fence_sets_build(fence_set_t set[2], const batch_t *b)
         db_array_begin(&set[k].topics);
         db_array_begin(&set[k].parts);
         db_array_begin(&set[k].nexts);
+        db_array_begin(&set[k].max_ts);
+        db_array_begin(&set[k].watermarks);
         db_array_begin(&set[k].committed);
     }
     for (size_t i = 0; i < b->offset_count; i++) {
@@ -351,6 +413,8 @@ static void fence_sets_build(fence_set_t set[2], const batch_t *b)
         db_array_text(&f->topics, o->topic);
         db_array_int(&f->parts, o->partition);
         db_array_int(&f->nexts, o->next);
+        db_array_int(&f->max_ts, o->max_ts);
+        db_array_int(&f->watermarks, o->watermark);
         if (o->committed_next >= 0)
             db_array_int(&f->committed, o->committed_next);
         f->count++;
@@ -359,6 +423,8 @@ static void fence_sets_build(fence_set_t set[2], const batch_t *b)
         db_array_end(&set[k].topics);
         db_array_end(&set[k].parts);
         db_array_end(&set[k].nexts);
+        db_array_end(&set[k].max_ts);
+        db_array_end(&set[k].watermarks);
         db_array_end(&set[k].committed);
     }
 }
@@ -368,7 +434,8 @@ static int fence_sets_oom(const fence_set_t set[2])
     int oom = 0;
 
     for (int k = 0; k < 2; k++)
-        oom |= set[k].topics.oom | set[k].parts.oom | set[k].nexts.oom | set[k].committed.oom;
+        oom |= set[k].topics.oom | set[k].parts.oom | set[k].nexts.oom | set[k].committed.oom |
+               set[k].max_ts.oom | set[k].watermarks.oom;
     return oom;
 }
 
@@ -378,6 +445,8 @@ static void fence_sets_free(fence_set_t set[2])
         buf_free(&set[k].topics);
         buf_free(&set[k].parts);
         buf_free(&set[k].nexts);
+        buf_free(&set[k].max_ts);
+        buf_free(&set[k].watermarks);
         buf_free(&set[k].committed);
     }
 }
@@ -399,10 +468,12 @@ static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
         goto out;
     }
     for (int k = 0; k < 2 && st == SINK_OK; k++) {
-        const char *update[6] = {s->group, set[k].topics.data, set[k].parts.data,
-                                 set[k].nexts.data, set[k].committed.data, s->cluster_id};
-        const char *insert[5] = {s->group, set[k].topics.data, set[k].parts.data,
-                                 set[k].nexts.data, s->cluster_id};
+        const char *update[8] = {s->group, set[k].topics.data, set[k].parts.data,
+                                 set[k].nexts.data, set[k].committed.data, s->cluster_id,
+                                 set[k].max_ts.data, set[k].watermarks.data};
+        const char *insert[7] = {s->group, set[k].topics.data, set[k].parts.data,
+                                 set[k].nexts.data, s->cluster_id, set[k].max_ts.data,
+                                 set[k].watermarks.data};
         PGresult *res;
 
         if (set[k].count == 0)
@@ -414,9 +485,9 @@ static sink_status_t fence_offsets(sink_t *s, const batch_t *b)
                 st = SINK_RETRY;
                 break;
             }
-            res = db_run(s->conn, "could not store the offsets", fence_update_sql, 6, update, PGRES_COMMAND_OK);
+            res = db_run(s->conn, "could not store the offsets", fence_update_sql, 8, update, PGRES_COMMAND_OK);
         } else {
-            res = db_run(s->conn, "could not store the offsets", fence_insert_sql, 5, insert, PGRES_COMMAND_OK);
+            res = db_run(s->conn, "could not store the offsets", fence_insert_sql, 7, insert, PGRES_COMMAND_OK);
         }
         if (res == NULL)
             st = SINK_RETRY;
@@ -574,12 +645,18 @@ static int write_direct(sink_t *s, const batch_t *b, sink_result_t *res, PGresul
     for (int t = 0; t < BATCH_RAW_TABLES; t++) {
         const batch_buf_t *buf = &b->tables[t];
         long long copied = 0;
-        const char *state;
+        const char *state, *sql = s->analytics_on ? targets[t].new_sql : targets[t].direct_sql;
+        PGresult *r = NULL;
 
         if (buf->buf.len == 0)
             continue;
-        if (db_copy_in(s->conn, targets[t].direct_sql, buf->buf.data, buf->buf.len, &copied, err) == 0) {
-            res->inserted[t] = copied;
+        /* With analytics the rows go to new_<table> (analytics.h), and from
+         * there into the raw table: one transfer from here either way. */
+        if (db_copy_in(s->conn, sql, buf->buf.data, buf->buf.len, &copied, err) == 0 &&
+            (!s->analytics_on ||
+             (r = db_try(s->conn, (sql = targets[t].from_new_sql), 0, NULL, PGRES_COMMAND_OK, err)) != NULL)) {
+            res->inserted[t] = r != NULL ? db_cmd_tuples(r) : copied;
+            PQclear(r);
             continue;
         }
         state = *err != NULL ? PQresultErrorField(*err, PG_DIAG_SQLSTATE) : NULL;
@@ -588,7 +665,7 @@ static int write_direct(sink_t *s, const batch_t *b, sink_result_t *res, PGresul
             *err = NULL;
             return 1;
         }
-        return is_rejection(s, *err, "COPY failed", targets[t].direct_sql) ? 2 : -1;
+        return is_rejection(s, *err, "could not store the batch's rows", sql) ? 2 : -1;
     }
     return 0;
 }
@@ -633,12 +710,15 @@ static int end_sql(sink_t *s, buf_t *sql, const char *name, int ok, const slice_
 
 static const struct {
     batch_table_t table;
-    const char *what, *sql;
+    const char *what, *sql, *new_sql; /* new_sql: with analytics */
     ExecStatusType want;
 } staged_inserts[] = {
-    {BATCH_USER_EVENTS, "could not insert user events", insert_user_events_sql, PGRES_COMMAND_OK},
-    {BATCH_TRANSACTIONS, "could not insert transactions", insert_transactions_sql, PGRES_TUPLES_OK},
-    {BATCH_INVENTORY_UPDATES, "could not insert inventory updates", insert_inventory_sql, PGRES_COMMAND_OK},
+    {BATCH_USER_EVENTS, "could not insert user events", insert_user_events_sql,
+     insert_user_events_new_sql, PGRES_COMMAND_OK},
+    {BATCH_TRANSACTIONS, "could not insert transactions", insert_transactions_sql,
+     insert_transactions_new_sql, PGRES_TUPLES_OK},
+    {BATCH_INVENTORY_UPDATES, "could not insert inventory updates", insert_inventory_sql,
+     insert_inventory_new_sql, PGRES_COMMAND_OK},
 };
 
 /* Counts what an INSERT of staged_inserts[i] stored (its result r). */
@@ -691,7 +771,7 @@ static int write_script(sink_t *s, const char *prefix, int prefix_count,
     for (size_t i = 0; i < sizeof(staged_inserts) / sizeof(staged_inserts[0]); i++) {
         if (sl[staged_inserts[i].table].len == 0)
             continue;
-        buf_printf(&sql, "; %s", staged_inserts[i].sql);
+        buf_printf(&sql, "; %s", s->analytics_on ? staged_inserts[i].new_sql : staged_inserts[i].sql);
         stmt[count].kind = INSERT;
         stmt[count++].index = (int)i;
     }
@@ -765,7 +845,8 @@ static int write_staged(sink_t *s, const slice_t sl[BATCH_RAW_TABLES],
     for (size_t i = 0; i < sizeof(staged_inserts) / sizeof(staged_inserts[0]); i++) {
         if (copied[staged_inserts[i].table] == 0)
             continue;
-        r = db_try(s->conn, staged_inserts[i].sql, 0, NULL, staged_inserts[i].want, err);
+        r = db_try(s->conn, s->analytics_on ? staged_inserts[i].new_sql : staged_inserts[i].sql, 0, NULL,
+                   staged_inserts[i].want, err);
         if (r == NULL)
             return is_rejection(s, *err, staged_inserts[i].what, staged_inserts[i].sql) ? 2 : -1;
         count_inserted(i, r, inserted);
@@ -997,6 +1078,7 @@ sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res)
     if (st != SINK_OK)
         goto fail;
     if (write_rows(s, b, res) != 0 || s->conn == NULL ||
+        (s->analytics_on && analytics_apply(s->conn, &s->analytics, s->group, &res->analytics, NULL) != 0) ||
         db_run_cmd(s->conn, "could not commit the batch", "COMMIT") != 0) {
         st = SINK_RETRY;
         goto fail;

@@ -30,6 +30,7 @@
 #ifndef ECOM_SINK_H
 #define ECOM_SINK_H
 
+#include "analytics.h"
 #include "batch.h"
 
 #include <libpq-fe.h>
@@ -59,6 +60,7 @@ typedef struct {
     int fence_lost;  /* behind, or no row: PostgreSQL lost a commit */
     int fence_other; /* ahead, or a row where none was expected: another
                       * instance stored the partition */
+    analytics_result_t analytics; /* with analytics on, on SINK_OK */
 } sink_result_t;
 
 typedef struct sink sink_t;
@@ -90,10 +92,16 @@ int sink_ensure_partitions(sink_t *s, int days_ahead);
 void sink_set_cluster_id(sink_t *s, const char *cluster_id);
 
 /* Reads next_offset of (topic, partition) for this consumer group, and the
- * cluster id stored with it ("" if unknown) when cluster_id is not NULL.
+ * cluster id stored with it ("" if unknown) when cluster_id is not NULL, and
+ * its max_event_time in epoch ms (BATCH_NO_TIME: none) when max_ts is not NULL.
  * Returns 1 and sets *next when a row exists, 0 when none, -1 on error. */
 int sink_load_offset(sink_t *s, const char *topic, int32_t partition,
-                     int64_t *next, char *cluster_id, size_t cluster_size);
+                     int64_t *next, char *cluster_id, size_t cluster_size, int64_t *max_ts);
+
+/* Analytics in every flush from now on (conf->enabled 0: none, the
+ * default): new_* filled with the rows stored, then analytics_apply(); and
+ * the session's new_* tables created from the next sink_connect(). */
+void sink_set_analytics(sink_t *s, const analytics_conf_t *conf);
 
 /* Writes the batch (see above). Zeroes res first; on SINK_OK fills it,
  * on SINK_FENCED fills staged, fence_lost and fence_other. res may be

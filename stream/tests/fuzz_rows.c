@@ -488,7 +488,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t head = size < 2 ? size : 2;
     rows_conf_t conf = {GROUP, var & 8 ? SMALL_LIMIT : SCHEMA_MAX_MESSAGE_BYTES};
     rows_msg_t m = {topics[topic], (int32_t)(var >> 4) - 1, (int64_t)size,
-                    NULL, 0, data + head, size - head};
+                    NULL, 0, data + head, size - head, NULL, NULL};
     char reason[256] = "";
     batch_t b;
     int rc;

@@ -47,7 +47,7 @@ static const char *const valid_inventory =
 static int add(batch_t *b, const char *topic, const void *payload, size_t len, char *reason)
 {
     static int64_t offset;
-    rows_msg_t m = {topic, 0, offset++, "K1", 2, payload, len};
+    rows_msg_t m = {topic, 0, offset++, "K1", 2, payload, len, NULL, NULL};
     return rows_add_message(b, &conf, &m, NOW_MS, reason, 256);
 }
 
@@ -75,11 +75,11 @@ static void test_valid_rows(void **state)
     row = row_text(&b, BATCH_USER_EVENTS);
     assert_string_equal(row, "0b8f5e0e-4a47-4c1e-9d7e-6f3c1b2a9d10\tU0042\tproduct_view\t"
                              "2025-12-31T23:59:59.250Z\tP001\tiPhone 15 Pro\tElectronics\t999.99\t\\N\t"
-                             "session_7\t10.0.42.43\tMozilla/5.0\\ttab\t0\t0\n");
+                             "session_7\t10.0.42.43\tMozilla/5.0\\ttab\t0\t0\tf\n");
     free(row);
     row = row_text(&b, BATCH_TRANSACTIONS);
     assert_string_equal(row, "5f0c6a52-3a43-4b7a-8f4e-2c1d0e9b8a71\tU0001\t2025-12-31T10:00:00.000Z\t"
-                             "paypal\t421.19\t31.20\t0.00\t{\"city\":\"Paris\"}\t2\tt\t0\t1\n");
+                             "paypal\t421.19\t31.20\t0.00\t{\"city\":\"Paris\"}\t2\tt\t0\t1\tf\n");
     free(row);
     row = row_text(&b, BATCH_TRANSACTION_ITEMS);
     assert_string_equal(row, "5f0c6a52-3a43-4b7a-8f4e-2c1d0e9b8a71\t1\t2025-12-31T10:00:00.000Z\tP005\t"
@@ -89,9 +89,44 @@ static void test_valid_rows(void **state)
     free(row);
     row = row_text(&b, BATCH_INVENTORY_UPDATES);
     assert_string_equal(row, "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d\tP003\tMacBook Air M3\t-5\t245\tNYC\t"
-                             "2025-12-31T10:30:00.000Z\t0\t2\n");
+                             "2025-12-31T10:30:00.000Z\t0\t2\tf\n");
     free(row);
     assert_int_equal(b.tables[BATCH_DEAD_LETTERS].rows, 0);
+    batch_free(&b);
+}
+
+/* The late callback sees the parsed event time and sets the late column;
+ * a dead letter never asks it. */
+static int late_before(void *arg, int64_t event_ms)
+{
+    int64_t *bound = arg;
+    bound[1]++;
+    return event_ms < bound[0];
+}
+
+static void test_late_column(void **state)
+{
+    /* valid_view is at 2025-12-31T23:59:59.250Z, valid_inventory at 10:30 */
+    int64_t arg[2] = {1767225599250LL, 0};
+    rows_msg_t m = {"user-events", 0, 1, NULL, 0, valid_view, strlen(valid_view), late_before, arg};
+    char reason[256], *row;
+    batch_t b;
+    (void)state;
+
+    batch_init(&b);
+    assert_int_equal(rows_add_message(&b, &conf, &m, NOW_MS, reason, sizeof(reason)), 1);
+    m = (rows_msg_t){"inventory-updates", 0, 2, NULL, 0, valid_inventory, strlen(valid_inventory),
+                     late_before, arg};
+    assert_int_equal(rows_add_message(&b, &conf, &m, NOW_MS, reason, sizeof(reason)), 1);
+    m = (rows_msg_t){"user-events", 0, 3, NULL, 0, "{}", 2, late_before, arg};
+    assert_int_equal(rows_add_message(&b, &conf, &m, NOW_MS, reason, sizeof(reason)), 0);
+    assert_int_equal(arg[1], 2);
+    row = row_text(&b, BATCH_USER_EVENTS);
+    assert_true(strlen(row) > 3 && strcmp(row + strlen(row) - 3, "\tf\n") == 0);
+    free(row);
+    row = row_text(&b, BATCH_INVENTORY_UPDATES);
+    assert_true(strlen(row) > 3 && strcmp(row + strlen(row) - 3, "\tt\n") == 0);
+    free(row);
     batch_free(&b);
 }
 
@@ -140,7 +175,7 @@ static void test_message_records(void **state)
 
     /* The dead letter sink.c writes for the transaction, from its record. */
     msg = (rows_msg_t){"transactions", m->partition, m->offset, b.kept.data + m->key_at, m->key_len,
-                       b.kept.data + m->payload_at, m->payload_len};
+                       b.kept.data + m->payload_at, m->payload_len, NULL, NULL};
     assert_int_equal(rows_add_dead_letter(&dl, &conf, &msg, "rejected by PostgreSQL: x"), 0);
     row = strndup(dl.buf.data, dl.buf.len);
     assert_non_null(strstr(row, "test-group\ttransactions\t0\t"));
@@ -252,7 +287,7 @@ static void test_raw_bytes(void **state)
     char reason[256], *row;
     char *big = malloc(2 * 1024 * 1024 + 1);
     batch_t b;
-    rows_msg_t null_value = {"user-events", 1, 7, NULL, 0, NULL, 0};
+    rows_msg_t null_value = {"user-events", 1, 7, NULL, 0, NULL, 0, NULL, NULL};
     (void)state;
 
     batch_init(&b);
@@ -315,7 +350,7 @@ static void free_fields(char **f)
 static void test_oversized_dead_letters(void **state)
 {
     const rows_conf_t small = {"test-group", 5000};
-    rows_msg_t m = {"user-events", 3, 9, "K1", 2, NULL, 0};
+    rows_msg_t m = {"user-events", 3, 9, "K1", 2, NULL, 0, NULL, NULL};
     char reason[256], **f, *msg = malloc(10000), num[24];
     batch_t b;
     (void)state;
@@ -416,6 +451,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_rows),
+        cmocka_unit_test(test_late_column),
         cmocka_unit_test(test_message_records),
         cmocka_unit_test(test_totals_mismatch_is_stored_and_flagged),
         cmocka_unit_test(test_hostile_corpus),

@@ -237,6 +237,7 @@ static void add_user_event(batch_t *b, const char *id, const char *when, int32_t
     batch_field(t, 0, agent);
     batch_field_int(t, 0, part);
     batch_field_int(t, 0, off);
+    batch_field(t, 0, "f"); /* late */
     batch_end_row(t);
 }
 
@@ -262,6 +263,7 @@ static void add_transaction_named(batch_t *b, const char *id, const char *when, 
     batch_field(t, 0, "t");
     batch_field_int(t, 0, part);
     batch_field_int(t, 0, off);
+    batch_field(t, 0, "f"); /* late */
     batch_end_row(t);
     for (int i = 1; i <= items; i++) {
         batch_field(it, 1, id);
@@ -299,6 +301,7 @@ static void add_inventory_change(batch_t *b, const char *id, const char *when, i
     batch_field(t, 0, when);
     batch_field_int(t, 0, part);
     batch_field_int(t, 0, off);
+    batch_field(t, 0, "f"); /* late */
     batch_end_row(t);
 }
 
@@ -347,7 +350,7 @@ static void test_api_edges(void **state)
     assert_null(sink_conn(s));
     batch_init(&b);
     assert_int_equal(sink_flush(s, &b, &res), SINK_RETRY);
-    assert_int_equal(sink_load_offset(s, "user-events", 0, &next, NULL, 0), -1);
+    assert_int_equal(sink_load_offset(s, "user-events", 0, &next, NULL, 0, NULL), -1);
     assert_int_equal(sink_ensure_partitions(s, 3), -1);
     batch_free(&b);
     sink_destroy(s);
@@ -463,10 +466,10 @@ static void test_flush_all_and_resend(void **state)
     assert_int_equal(stored_offset("user-events", 0), 11);
     assert_int_equal(stored_offset("transactions", 1), 6);
     assert_int_equal(stored_offset("inventory-updates", 2), 4);
-    assert_int_equal(sink_load_offset(s, "user-events", 0, &next, cluster, sizeof(cluster)), 1);
+    assert_int_equal(sink_load_offset(s, "user-events", 0, &next, cluster, sizeof(cluster), NULL), 1);
     assert_int_equal(next, 11);
     assert_string_equal(cluster, "cluster-a");
-    assert_int_equal(sink_load_offset(s, "user-events", 99, &next, NULL, 0), 0);
+    assert_int_equal(sink_load_offset(s, "user-events", 99, &next, NULL, 0, NULL), 0);
 
     /* Values survive COPY escaping and typing. */
     q_text(got, sizeof(got), "SELECT user_agent FROM user_events WHERE event_id = $1", 1, ue);
