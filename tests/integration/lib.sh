@@ -96,6 +96,27 @@ check_bad_flags() {
     done
 }
 
+# run_cmocka NAME CMD...: one check for a whole cmocka run (at least one
+# case must pass); its output is shown when it fails, its "# " lines (the
+# measurements some print) when it passes.
+run_cmocka() {
+    local name=$1 rc=0 cases
+    shift
+    "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+    cases=$(grep -c '^\[       OK \]' "$tmp/out" || true)
+    if ((rc == 0 && cases > 0)); then
+        ok "$name ($cases cases)"
+        grep '^# ' "$tmp/out" || true
+    elif ((rc == 0)); then
+        not_ok "$name: exit status 0 but no case passed"
+        sed 's/^/    /' "$tmp/out"
+    else
+        not_ok "$name: exit status $rc"
+        sed 's/^/    /' "$tmp/out"
+        tail -n 40 "$tmp/err" | sed 's/^/    /'
+    fi
+}
+
 # Ends the test: prints the tally and exits 0 only if nothing failed.
 finish() {
     printf '%d passed, %d failed\n' "$passed" "$failed"

@@ -32,24 +32,6 @@ export ECOM_ALERTS_SQL=$repo/sql/alerts.sql
 q() { psql -X -A -t -q -c "$1"; }
 apply_alerts() { psql -X -q -v ON_ERROR_STOP=1 -f "$ECOM_ALERTS_SQL" 2>&1; }
 
-# run_cmocka NAME CMD...: one check for a whole cmocka run; its output is
-# shown when it fails.
-run_cmocka() {
-    local name=$1 rc=0 cases
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-    cases=$(grep -c '^\[       OK \]' "$tmp/out" || true)
-    if ((rc == 0 && cases > 0)); then
-        ok "$name ($cases cases)"
-    elif ((rc == 0)); then
-        not_ok "$name: exit status 0 but no case passed"
-        sed 's/^/    /' "$tmp/out"
-    else
-        not_ok "$name: exit status $rc"
-        sed 's/^/    /' "$tmp/out"
-        tail -n 40 "$tmp/err" | sed 's/^/    /'
-    fi
-}
 
 check "sql/alerts.sql applies on a fresh schema" "" "$(apply_alerts)"
 check "sql/alerts.sql applies again, silently" "" "$(apply_alerts)"

@@ -30,24 +30,6 @@ start_pg >/dev/null
 export ECOM_INIT_SQL=$repo/sql/init.sql ECOM_PG_LOCAL=$repo/scripts/pg-local.sh
 q() { psql -X -A -t -q -c "$1"; }
 
-# run_cmocka NAME CMD...: one check for a whole cmocka run; its output is
-# shown when it fails.
-run_cmocka() {
-    local name=$1 rc=0 cases
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-    cases=$(grep -c '^\[       OK \]' "$tmp/out" || true)
-    if ((rc == 0 && cases > 0)); then
-        ok "$name ($cases cases)"
-    elif ((rc == 0)); then
-        not_ok "$name: exit status 0 but no case passed"
-        sed 's/^/    /' "$tmp/out"
-    else
-        not_ok "$name: exit status $rc"
-        sed 's/^/    /' "$tmp/out"
-        tail -n 40 "$tmp/err" | sed 's/^/    /'
-    fi
-}
 
 check "fresh schema: four partitioned raw tables" 4 \
     "$(q "select count(*) from pg_class where relkind = 'p' and relname in ('user_events', 'transactions', 'transaction_items', 'inventory_updates')")"

@@ -35,26 +35,6 @@ export ECOM_WINDOWS_TEST_DB=throwaway ECOM_WINDOWS_CHECK=$repo/sql/checks/window
 q() { psql -X -A -t -q -c "$1"; }
 apply_windows_sql() { psql -X -q -v ON_ERROR_STOP=1 -f "$repo/sql/windows.sql" 2>&1; }
 
-# run_cmocka NAME CMD...: one check for a whole cmocka run; its output is
-# shown when it fails.
-run_cmocka() {
-    local name=$1 rc=0 cases
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-    cases=$(grep -c '^\[       OK \]' "$tmp/out" || true)
-    if ((rc == 0 && cases > 0)); then
-        ok "$name ($cases cases)"
-        grep '^# ' "$tmp/out" || true
-    elif ((rc == 0)); then
-        not_ok "$name: exit status 0 but no case passed"
-        sed 's/^/    /' "$tmp/out"
-    else
-        not_ok "$name: exit status $rc"
-        sed 's/^/    /' "$tmp/out"
-        tail -n 40 "$tmp/err" | sed 's/^/    /'
-    fi
-}
-
 check "the window tables exist" 6 \
     "$(q "select count(*) from pg_class where relkind = 'r' and relname in ('product_window_metrics', 'category_window_metrics', 'traffic_window_metrics', 'trending_products', 'window_users', 'window_sessions')")"
 check "late columns on the three raw tables and their partitions" 0 \
