@@ -90,7 +90,11 @@ Configuration, as Spark's documentation recommends for a small machine
   "Rate limit on maximum number of offsets processed per trigger
   interval... split proportionally across topicPartitions"): bounds a
   micro-batch so that a backlog is not read in one batch; --max-offsets (0 =
-  no limit), default in bench/spark_peer.sh, measured there.
+  no limit). bench/spark_peer.sh passes 100,000: on 100,000 events no limit
+  and 100,000 both make one batch, 20,000 made six and was slower (each
+  batch plans and runs about eight Spark jobs); on 1,000,000 it keeps the
+  cached micro-batch of the raw query to 100,000 rows in the 512 MiB
+  executor (figures in bench/spark_peer.sh's header).
 - noDataMicroBatches (on by default) lets the windows query emit the windows
   a batch's watermark closed without waiting for more data.
 - foreachBatch: the micro-batch is persisted while it is written to several
@@ -317,6 +321,7 @@ def ddl(s):
         """CREATE TABLE IF NOT EXISTS %s.batches (
             query text NOT NULL, batch_id bigint NOT NULL, rows_in bigint,
             rows_stored bigint, started_at timestamptz NOT NULL,
+            staged_at timestamptz,
             committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
             PRIMARY KEY (query, batch_id))""" % s,
         # Staging: what one micro-batch's executors append over JDBC; times
@@ -574,10 +579,13 @@ def batch_done(pg, s, query, batch_id):
                         % (s, query, batch_id)) is not None
 
 
-def log_batch(s, query, batch_id, rows_in, started, stored):
-    """The batches log row; rows_in is an SQL expression."""
-    return ("INSERT INTO %s.batches (query, batch_id, rows_in, rows_stored, started_at) "
-            "VALUES ('%s', %d, %s, %d, to_timestamp(%.6f))" % (s, query, batch_id, rows_in, stored, started))
+def log_batch(s, query, batch_id, rows_in, started, staged, stored):
+    """The batches log row; rows_in is an SQL expression. started: the
+    foreachBatch call, staged: the executors' JDBC appends done (epoch s);
+    committed_at: the merge's end."""
+    return ("INSERT INTO %s.batches (query, batch_id, rows_in, rows_stored, started_at, staged_at) "
+            "VALUES ('%s', %d, %s, %d, to_timestamp(%.6f), to_timestamp(%.6f))"
+            % (s, query, batch_id, rows_in, stored, started, staged))
 
 
 def raw_sink(args, pg):
@@ -641,8 +649,9 @@ def raw_sink(args, pg):
             staged = ("(SELECT (SELECT count(*) FROM %s.stg_user_events) + (SELECT count(*) FROM %s.stg_transactions)"
                       " + (SELECT count(*) FROM %s.stg_inventory_updates) + (SELECT count(*) FROM %s.stg_dead_letters))"
                       % (s, s, s, s))
+            staged_t = time.time()
             pg.run(merge_raw(s), tail=lambda counts: log_batch(
-                s, "raw", batch_id, staged, started, sum(c for c in counts if c > 0)))
+                s, "raw", batch_id, staged, started, staged_t, sum(c for c in counts if c > 0)))
         finally:
             df.unpersist()
 
@@ -728,8 +737,9 @@ def windows_sink(args, pg):
             n = df.count()  # the windows this batch's watermark closed
             if n > 0:
                 jdbc_append(df, args, "stg_windows")
+            staged_t = time.time()
             pg.run(merge_windows(s) if n > 0 else [],
-                   tail=lambda counts: log_batch(s, "windows", batch_id, str(n), started, sum(counts)))
+                   tail=lambda counts: log_batch(s, "windows", batch_id, str(n), started, staged_t, sum(counts)))
         finally:
             df.unpersist()
 
