@@ -181,22 +181,17 @@ int batch_note_offset(batch_t *b, const char *topic, int32_t partition,
 }
 
 int batch_note_mark(batch_t *b, const char *topic, int32_t partition,
-                    int64_t committed_next, int64_t next, int64_t max_ts,
-                    int64_t watermark)
+                    int64_t max_ts, int64_t watermark)
 {
-    batch_offset_t *o = NULL;
-
-    for (size_t i = 0; i < b->offset_count && o == NULL; i++)
-        if (b->offsets[i].partition == partition && strcmp(b->offsets[i].topic, topic) == 0)
-            o = &b->offsets[i];
-    if (o == NULL) {
-        if (batch_note_offset(b, topic, partition, committed_next, next) != 0)
-            return -1;
-        o = &b->offsets[b->offset_count - 1];
+    for (size_t i = 0; i < b->offset_count; i++) {
+        batch_offset_t *o = &b->offsets[i];
+        if (o->partition == partition && strcmp(o->topic, topic) == 0) {
+            o->max_ts = max_ts;
+            o->watermark = watermark;
+            return 0;
+        }
     }
-    o->max_ts = max_ts;
-    o->watermark = watermark;
-    return 0;
+    return -1;
 }
 
 int batch_note_create_time(batch_t *b, int64_t create_ms)

@@ -139,12 +139,10 @@ void batch_field_int(batch_buf_t *buf, int first, int64_t v);
 void batch_field_cents(batch_buf_t *buf, int first, int64_t cents);
 void batch_end_row(batch_buf_t *buf);
 
-/* Sets the max_ts and watermark stored with (topic, partition)'s offset,
- * adding the partition at committed_next -> next if the batch does not move
- * it yet. Returns 0, or -1 when out of memory. */
+/* Sets the max_ts and watermark stored with (topic, partition)'s offset.
+ * Returns 0, or -1 when the batch does not hold the partition. */
 int batch_note_mark(batch_t *b, const char *topic, int32_t partition,
-                    int64_t committed_next, int64_t next, int64_t max_ts,
-                    int64_t watermark);
+                    int64_t max_ts, int64_t watermark);
 /* Records that partition (topic, partition) now continues at next; the
  * first call for a partition in this batch also records committed_next.
  * Returns 0, or -1 when out of memory (nothing recorded). */

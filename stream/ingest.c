@@ -181,24 +181,31 @@ static int is_late(void *arg, int64_t event_ms)
     return evtime_event(a->part, event_ms, a->now_us) == EVTIME_LATE;
 }
 
-/* Every partition evtime_seal() took a snapshot of goes into the sealed
- * batch's offsets with its max_event_time and watermark, an idle one at its
- * unchanged position, so that PostgreSQL holds every partition's watermark
- * (windows are final when all of the group's have passed them). */
-static int note_marks(ingest_t *in, batch_t *b)
+/* Every consuming partition goes into the batch about to be sealed (an
+ * idle one at its unchanged position: ledger_seal() notes it and moves its
+ * fence as for any other), so that PostgreSQL holds every partition's
+ * watermark (windows are final when all of the group's have passed them). */
+static void mark_consuming(ingest_t *in)
+{
+    size_t i = 0;
+    ledger_part_t *p;
+
+    while ((p = ledger_next_part(in->ledger, &i)) != NULL)
+        if (p->state == LEDGER_ACTIVE && p->user != NULL)
+            p->dirty = 1;
+}
+
+/* The sealed batch's partitions get the max_event_time and watermark of
+ * evtime_seal()'s snapshots. */
+static void note_marks(ingest_t *in, batch_t *b)
 {
     size_t i = 0;
     ledger_part_t *p;
     int64_t max_ts, wm;
 
-    while ((p = ledger_next_part(in->ledger, &i)) != NULL) {
-        if (p->user == NULL || !evtime_part_mark(p->user, &max_ts, &wm))
-            continue;
-        if (batch_note_mark(b, schema_topics[p->topic].name, p->partition, p->fence, p->pos,
-                            max_ts, wm) != 0)
-            return -1;
-    }
-    return 0;
+    while ((p = ledger_next_part(in->ledger, &i)) != NULL)
+        if (p->user != NULL && evtime_part_mark(p->user, &max_ts, &wm))
+            (void)batch_note_mark(b, schema_topics[p->topic].name, p->partition, max_ts, wm);
 }
 
 /* Batches were dropped: every partition's event time goes back to its
@@ -468,15 +475,13 @@ static void seal_and_write(ingest_t *in)
 
     int64_t now = ts_monotonic_us();
 
+    mark_consuming(in);
     if (ledger_seal(in->ledger, &in->batch, now) != 0) {
         fail_oom(in, "noting the batch's offsets");
         return;
     }
     evtime_seal(in->clock, now);
-    if (note_marks(in, &in->batch) != 0) {
-        fail_oom(in, "noting the batch's watermarks");
-        return;
-    }
+    note_marks(in, &in->batch);
     swap = in->inflight;
     in->inflight = in->batch;
     in->batch = swap;
