@@ -404,7 +404,7 @@ set_spark_env "$tmp/spark"
 kill_cluster() {
     local d pids=() pid alive
     for d in /proc/[0-9]*; do
-        tr '\0' '\n' 2>/dev/null <"$d/environ" | grep -qxF "SPARK_CONF_DIR=$1" && pids+=("${d#/proc/}")
+        grep -qxF "SPARK_CONF_DIR=$1" < <(tr '\0' '\n' 2>/dev/null <"$d/environ") && pids+=("${d#/proc/}")
     done
     ((${#pids[@]})) || return 0
     kill -TERM "${pids[@]}" 2>/dev/null || true

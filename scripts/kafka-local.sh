@@ -325,7 +325,10 @@ node_pid() {
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null && return 1
     # Ours: kafka.Kafka started on this node's server.properties.
-    tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF -- "$(node_dir "$1")/server.properties" || return 1
+    # (a process substitution: with pipefail, tr's SIGPIPE after grep -q
+    # matched would fail a pipe)
+    grep -qxF -- "$(node_dir "$1")/server.properties" < <(tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline") ||
+        return 1
     printf '%s' "$pid"
 }
 

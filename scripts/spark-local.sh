@@ -347,9 +347,11 @@ daemon_pid() {
     [[ -f $2 ]] || return 1
     pid=$(<"$2")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$1" || return 1
+    # grep reads a process substitution, not a pipe: with pipefail, tr
+    # killed by SIGPIPE once grep -q has its match would fail the test.
+    grep -qF -- "$1" < <(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
     # Ours, not another cluster's: started with this conf directory.
-    tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF -- "SPARK_CONF_DIR=$conf" ||
+    grep -qxF -- "SPARK_CONF_DIR=$conf" < <(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ") ||
         [[ ! -r /proc/$pid/environ ]] || return 1
     printf '%s' "$pid"
 }
@@ -401,7 +403,7 @@ spawn() {
     # loaded machine that took long enough for "the master exited").
     for ((i = 0; i < 100; i++)); do
         kill -0 "$pid" 2>/dev/null || break
-        tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$class" && break
+        grep -qF -- "$class" < <(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") && break
         sleep 0.05
     done
 }

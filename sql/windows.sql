@@ -13,7 +13,8 @@
 --       per partition, the largest event time seen up to next_offset and
 --       the partition's effective watermark; windows with window_end <=
 --       min(watermark) over the consumer group's rows become final (a NULL
---       watermark holds every window open)
+--       watermark holds every window open, and so does a partition of the
+--       subscribed topics without a row yet)
 --   products.catalog_event_time
 --       event time of the user event that last changed the product's name
 --       or category (NULL: as seeded); an older event never changes it back

@@ -138,14 +138,14 @@ const char *const analytics_session_sql[] = {
     NEW_TABLE("inventory_updates"), NULL};
 
 int analytics_apply(PGconn *conn, const analytics_conf_t *conf, const char *consumer_group,
-                    analytics_result_t *res, PGresult **error)
+                    int partitions, analytics_result_t *res, PGresult **error)
 {
     memset(res, 0, sizeof(*res));
     if (error != NULL)
         *error = NULL;
     if (!conf->enabled)
         return 0;
-    if (windows_apply(conn, &conf->windows, consumer_group, &res->windows, error) != 0)
+    if (windows_apply(conn, &conf->windows, consumer_group, partitions, &res->windows, error) != 0)
         return -1;
     return alerts_apply(conn, &conf->alerts, &res->alerts);
 }

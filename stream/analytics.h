@@ -62,7 +62,7 @@ extern const char *const analytics_session_sql[];
  * *error when error is not NULL (the caller PQclear()s it; else logged):
  * the transaction is aborted. With conf->enabled 0 does nothing. */
 int analytics_apply(PGconn *conn, const analytics_conf_t *conf, const char *consumer_group,
-                    analytics_result_t *res, PGresult **error);
+                    int partitions, analytics_result_t *res, PGresult **error);
 
 void analytics_result_add(analytics_result_t *total, const analytics_result_t *r);
 

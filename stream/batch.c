@@ -50,6 +50,7 @@ void batch_reset(batch_t *b)
     b->create_count = 0;
     b->msg_count = 0;
     buf_reset(&b->kept);
+    b->group_partitions = 0;
 }
 
 void batch_free(batch_t *b)

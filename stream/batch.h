@@ -113,6 +113,9 @@ typedef struct {
     size_t msg_count;
     size_t msg_cap;
     buf_t kept;               /* their keys and payloads */
+    int group_partitions;     /* partitions of the subscribed topics, from
+                               * Kafka's metadata at the seal; 0 unknown
+                               * (windows_apply() finalises nothing) */
 } batch_t;
 
 extern const char *const batch_table_names[BATCH_TABLES];

@@ -35,6 +35,8 @@
 #define FULL_WAIT_US 1000000LL           /* a full batch waits this long, then pauses */
 #define MAX_LOADS 1024
 #define SLOW_JOB_US (10 * 1000000LL)     /* a PostgreSQL job this long is worth a warning */
+#define META_WAIT_MS 500                 /* per topic, learning its partition count */
+#define META_EVERY_US (10 * 1000000LL)   /* and again this often (partitions added) */
 
 typedef struct {
     metrics_gauge_t *lag, *committed, *watermark;
@@ -63,6 +65,9 @@ struct ingest {
     int failed;         /* out of memory: exit 1 */
     int was_down;       /* the last write or load failed */
     char cluster_id[128];
+    int group_partitions; /* of the subscribed topics; 0 not learned yet */
+    int partitions_due;   /* a rebalance happened: learn them again */
+    int64_t next_meta_us;
     int64_t last_message_us, idle_since_us, full_since_us;
     int64_t warned_job_us; /* writer_since of the slow job last warned about */
     atomic_int kafka_up;
@@ -476,6 +481,7 @@ static void seal_and_write(ingest_t *in)
     int64_t now = ts_monotonic_us();
 
     mark_consuming(in);
+    in->batch.group_partitions = in->group_partitions;
     if (ledger_seal(in->ledger, &in->batch, now) != 0) {
         fail_oom(in, "noting the batch's offsets");
         return;
@@ -593,6 +599,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             aerr = rd_kafka_assign(rk, parts);
         in->assigned_once = 1;
+        in->partitions_due = 1;
         apply_changes(in); /* paused until their stored offsets are read */
         LOG_INFO("assigned %d partitions; reading their stored offsets", parts->cnt);
     } else {
@@ -936,6 +943,40 @@ static void learn_cluster_id(ingest_t *in)
     LOG_INFO("Kafka cluster id \"%s\"", in->cluster_id);
 }
 
+/* Learns how many partitions the subscribed topics have, one metadata
+ * request per topic of at most META_WAIT_MS (not from inside a rebalance
+ * callback). Windows become final only once that many of the group's
+ * partitions have a watermark in PostgreSQL; until the count is known, none
+ * does. Keeps the count learned before when a topic does not answer. */
+static void learn_partitions(ingest_t *in, int64_t now)
+{
+    int total = 0;
+
+    in->next_meta_us = now + META_EVERY_US;
+    in->partitions_due = 0;
+    for (int i = 0; i < in->conf.topic_count; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(in->rk, in->conf.topics[i], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        int n = 0;
+
+        if (rkt != NULL &&
+            rd_kafka_metadata(in->rk, 0, rkt, &md, META_WAIT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            n = md->topics[0].partition_cnt;
+        if (md != NULL)
+            rd_kafka_metadata_destroy(md);
+        if (rkt != NULL)
+            rd_kafka_topic_destroy(rkt);
+        if (n <= 0)
+            return;
+        total += n;
+    }
+    if (total != in->group_partitions)
+        LOG_INFO("the subscribed topics have %d partitions; windows become final once each has a watermark stored",
+                 total);
+    in->group_partitions = total;
+}
+
 /* Waits until PostgreSQL answers (or a stop is requested): a clear first
  * error, before joining the consumer group. Runs before any worker job. */
 static int connect_first(ingest_t *in)
@@ -1000,6 +1041,7 @@ int ingest_run(ingest_t *in)
     if (connect_first(in) != 0)
         return term_requested() ? 0 : 1;
     learn_cluster_id(in);
+    learn_partitions(in, ts_monotonic_us());
     in->last_message_us = in->idle_since_us = start_us;
     while (!term_requested()) {
         int64_t now;
@@ -1013,6 +1055,8 @@ int ingest_run(ingest_t *in)
             update_clock_metrics(in, now);
             next_lag_us = now + 1000000;
         }
+        if (in->partitions_due || now >= in->next_meta_us)
+            learn_partitions(in, now);
         if (now >= next_health_us) {
             warn_slow_job(in, now);
             publish_health(in, now);

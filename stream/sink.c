@@ -1078,7 +1078,8 @@ sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res)
     if (st != SINK_OK)
         goto fail;
     if (write_rows(s, b, res) != 0 || s->conn == NULL ||
-        (s->analytics_on && analytics_apply(s->conn, &s->analytics, s->group, &res->analytics, NULL) != 0) ||
+        (s->analytics_on && analytics_apply(s->conn, &s->analytics, s->group, b->group_partitions,
+                                             &res->analytics, NULL) != 0) ||
         db_run_cmd(s->conn, "could not commit the batch", "COMMIT") != 0) {
         st = SINK_RETRY;
         goto fail;

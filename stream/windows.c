@@ -218,7 +218,11 @@ static const char SQL_DELTA[] =
 /*
  * Step 4: finalisation. $1 consumer group, $2 window ms, $3 anomaly
  * windows, $4 anomaly z, $5 trending n, $6 trending span ms, $7 fill
- * windows, $8 keep sets ms.
+ * windows, $8 keep sets ms, $9 partitions of the subscribed topics.
+ *   wm      the group's watermark: the least of its partitions' rows, none
+ *           while a row has none or fewer than $9 partitions have a row (a
+ *           partition another instance has not stored yet holds every
+ *           window open, as does $9 = 0, partitions unknown)
  *   b       the watermark W (none: b is empty and nothing happens), the
  *           newest window ending at or before it (last; none when W is
  *           infinite), where the stream started (its first window with an
@@ -237,7 +241,8 @@ static const char SQL_DELTA[] =
 static const char SQL_FINAL[] =
     "WITH w AS (SELECT $2::bigint * interval '1 millisecond' AS len), "
     "wm AS ("
-    "    SELECT CASE WHEN count(*) > 0 AND count(*) = count(watermark) THEN min(watermark) END AS wm "
+    "    SELECT CASE WHEN $9::int > 0 AND count(*) >= $9::int AND count(*) = count(watermark) "
+    "                THEN min(watermark) END AS wm "
     "      FROM stream_offsets WHERE consumer_group = $1), "
     "b AS ("
     "    SELECT wm.wm, w.len, "
@@ -427,17 +432,18 @@ static long long col(const PGresult *res, int i)
 }
 
 int windows_apply(PGconn *conn, const windows_conf_t *conf,
-                  const char *consumer_group, windows_result_t *res,
-                  PGresult **error)
+                  const char *consumer_group, int partitions,
+                  windows_result_t *res, PGresult **error)
 {
     windows_result_t local;
     windows_result_t *r = res != NULL ? res : &local;
     int64_t start_us = ts_monotonic_us();
     char err[160];
     char window[24], anomaly_n[16], anomaly_z[40], trending_n[16], span[24], fill[24], keep[24];
+    char parts[16];
     const char *p_window[1] = {window};
-    const char *p_final[8] = {consumer_group, window, anomaly_n, anomaly_z,
-                              trending_n, span, fill, keep};
+    const char *p_final[9] = {consumer_group, window, anomaly_n, anomaly_z,
+                              trending_n, span, fill, keep, parts};
     PGresult *q = NULL;
     int rc = -1;
 
@@ -459,6 +465,7 @@ int windows_apply(PGconn *conn, const windows_conf_t *conf,
     snprintf(span, sizeof(span), "%lld", (long long)conf->trending_span_ms);
     snprintf(fill, sizeof(fill), "%lld", (long long)conf->fill_windows);
     snprintf(keep, sizeof(keep), "%lld", (long long)conf->keep_sets_ms);
+    snprintf(parts, sizeof(parts), "%d", partitions);
 
     q = run(conn, "could not add the batch to its windows", SQL_DELTA, 1, p_window,
             PGRES_TUPLES_OK, error);
@@ -472,7 +479,7 @@ int windows_apply(PGconn *conn, const windows_conf_t *conf,
     r->late_events = col(q, 5);
     PQclear(q);
 
-    q = run(conn, "could not finalise windows", SQL_FINAL, 8, p_final, PGRES_TUPLES_OK, error);
+    q = run(conn, "could not finalise windows", SQL_FINAL, 9, p_final, PGRES_TUPLES_OK, error);
     if (q == NULL)
         goto out;
     r->windows_final = col(q, 0);

@@ -31,7 +31,8 @@
  *     and sessions kept in window_users / window_sessions (the count of
  *     members actually inserted is added), and late_events for late rows;
  *  4. finalisation, from W = min(stream_offsets.watermark) over the rows of
- *     consumer_group (none, or a NULL among them: nothing becomes final):
+ *     consumer_group (none, a NULL among them, or fewer rows than the
+ *     topics have partitions: nothing becomes final):
  *     every window with window_end <= W gets is_final in the three tables
  *     (never cleared again), the zero rows of the empty windows since the
  *     last final one are inserted final, each traffic window that became
@@ -132,7 +133,11 @@ void windows_result_add(windows_result_t *total, const windows_result_t *add);
 
 /*
  * Steps 1 to 4 above, inside the caller's open transaction. consumer_group
- * names the stream_offsets rows whose watermarks decide finality. res
+ * names the stream_offsets rows whose watermarks decide finality;
+ * partitions is how many partitions the subscribed topics have (Kafka's
+ * metadata): until at least that many rows are there, a partition nobody
+ * stored yet (another instance's) could still hold events of any window,
+ * so none becomes final; 0 (unknown) finalises nothing either. res
  * (may be NULL) is zeroed, then filled.
  *
  * Returns 0, or -1 when a statement failed: the transaction is then aborted
@@ -143,8 +148,8 @@ void windows_result_add(windows_result_t *total, const windows_result_t *add);
  * A conf out of range is -1 (logged) before any statement.
  */
 int windows_apply(PGconn *conn, const windows_conf_t *conf,
-                  const char *consumer_group, windows_result_t *res,
-                  PGresult **error);
+                  const char *consumer_group, int partitions,
+                  windows_result_t *res, PGresult **error);
 
 /* The state's size, for /metrics: open windows (traffic rows not final),
  * set members and the bytes of the two set tables (with their indexes).

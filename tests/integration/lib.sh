@@ -117,6 +117,13 @@ run_cmocka() {
     fi
 }
 
+# is_asan_build BIN: true when BIN links the ASan runtime (valgrind cannot
+# run it). ldd's output is read whole: "ldd | grep -q" fails at random
+# under pipefail (ldd killed by SIGPIPE once grep has its match).
+is_asan_build() {
+    [[ $(ldd "$1" 2>/dev/null) == *libasan* ]]
+}
+
 # Ends the test: prints the tally and exits 0 only if nothing failed.
 finish() {
     printf '%d passed, %d failed\n' "$passed" "$failed"

@@ -45,7 +45,7 @@ run_cmocka "alerts tests against PostgreSQL" "$test_bin"
 check "the test run removed its rows" "0 0 0 0 0 0 0" \
     "$(q "select (select count(*) from transactions), (select count(*) from transaction_items), (select count(*) from inventory_updates), (select count(*) from fraud_alerts), (select count(*) from inventory_levels), (select count(*) from inventory_alerts), (select count(*) from inventory_thresholds)" | tr '|' ' ')"
 
-if ldd "$test_bin" 2>/dev/null | grep -q libasan; then
+if is_asan_build "$test_bin"; then
     echo "# ASan build: no valgrind run"
 elif ! command -v valgrind >/dev/null; then
     not_ok "valgrind is installed (scripts/deps.sh installs it)"

@@ -109,7 +109,7 @@ check "topics lists the three with replication factor 1" \
     "user-events partitions=4 replicas=1|transactions partitions=4 replicas=1|inventory-updates partitions=4 replicas=1" \
     "$(paste -sd'|' "$tmp/out")"
 printf 'x\n' | kcat -P -b "$bootstrap" -t no-such-topic -m 5 >/dev/null 2>&1 || true
-kcat -L -b "$bootstrap" -t no-such-topic 2>/dev/null | grep -q 'no-such-topic" with 0 partitions: Broker: Unknown topic' &&
+grep -q 'no-such-topic" with 0 partitions: Broker: Unknown topic' < <(kcat -L -b "$bootstrap" -t no-such-topic 2>/dev/null) &&
     ok "auto.create.topics.enable=false: producing to an unknown topic does not create it" ||
     not_ok "auto.create.topics.enable=false: no-such-topic was created"
 

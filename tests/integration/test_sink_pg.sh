@@ -46,7 +46,7 @@ check "the test run removed its extra partitions" 20 \
 check "re-applying init.sql creates no partitions" 0 \
     "$(psql -X -A -t -q -v ON_ERROR_STOP=1 -f "$repo/sql/init.sql" 2>/dev/null | tail -n 1)"
 
-if ldd "$test_bin" 2>/dev/null | grep -q libasan; then
+if is_asan_build "$test_bin"; then
     echo "# ASan build: no valgrind run"
 elif ! command -v valgrind >/dev/null; then
     not_ok "valgrind is installed (scripts/deps.sh installs it)"

@@ -83,7 +83,7 @@ our_processes() {
     local d pid
     for d in /proc/[0-9]*; do
         pid=${d#/proc/}
-        tr '\0' '\n' 2>/dev/null <"$d/environ" | grep -qxF "SPARK_CONF_DIR=$ECOM_SPARK_DATA/conf" &&
+        grep -qxF "SPARK_CONF_DIR=$ECOM_SPARK_DATA/conf" < <(tr '\0' '\n' 2>/dev/null <"$d/environ") &&
             printf '%s ' "$pid"
     done
     return 0

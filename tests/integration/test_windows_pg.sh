@@ -75,7 +75,7 @@ check "the check after the run prints nothing" "" \
     "$(psql -X -q -v ON_ERROR_STOP=1 -v consumer_group=test-windows -f "$ECOM_WINDOWS_CHECK" 2>&1)"
 check "the run left the catalog as seeded" 10 "$(q "select count(*) from products")"
 
-if ldd "$test_bin" 2>/dev/null | grep -q libasan; then
+if is_asan_build "$test_bin"; then
     echo "# ASan build: no valgrind run"
 elif ! command -v valgrind >/dev/null; then
     not_ok "valgrind is installed (scripts/deps.sh installs it)"
