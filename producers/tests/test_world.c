@@ -20,6 +20,12 @@
 
 #define START_MS 1767225600000LL /* 2026-01-01T00:00:00Z */
 
+/* ECOM_TEST_SCALE=N (the valgrind run, where a full run takes 90 s) divides
+ * the long runs' lengths and their count thresholds by N; 1 by default.
+ * Not the stock run: restocking needs its whole length. */
+static int scale = 1;
+#define N(x) ((x) / scale)
+
 typedef struct {
     world_msg_t *msgs;
     size_t count;
@@ -79,10 +85,10 @@ static json_t *parse_valid(const world_msg_t *m)
 
 static void test_every_event_validates(void **state)
 {
-    run_t run = generate(42, 30000, (world_faults_t){0});
+    run_t run = generate(42, N(30000), (world_faults_t){0});
     (void)state;
 
-    assert_int_equal(run.count, 30000);
+    assert_int_equal(run.count, N(30000));
     for (size_t i = 0; i < run.count; i++) {
         const world_msg_t *m = &run.msgs[i];
         json_t *root = parse_valid(m);
@@ -150,7 +156,7 @@ static void test_stock_consistent(void **state)
  * cart exists, and fraud bursts, which are off here). */
 static void test_purchases_come_from_carts(void **state)
 {
-    run_t run = generate(11, 30000, (world_faults_t){0});
+    run_t run = generate(11, N(30000), (world_faults_t){0});
     static char carted[CATALOG_USERS + 1][CATALOG_PRODUCTS];
     int txns = 0, from_cart = 0, views = 0, carts = 0;
     (void)state;
@@ -183,7 +189,7 @@ static void test_purchases_come_from_carts(void **state)
         }
         json_decref(root);
     }
-    assert_true(txns > 1000);
+    assert_true(txns > N(1000));
     assert_true(from_cart >= txns - 3); /* only the first ticks may be "buy now" */
     assert_true(carts > views / 10 && carts < views / 2);
     run_free(&run);
@@ -221,11 +227,11 @@ static char *without_ids(const world_msg_t *m)
 static void test_same_seed_same_stream(void **state)
 {
     world_faults_t faults = {0.02, 0.02, 0.02, 0.02, 0.02, 0.02};
-    run_t a = generate(99, 5000, (world_faults_t){0});
-    run_t b = generate(99, 5000, (world_faults_t){0});
-    run_t c = generate(100, 5000, (world_faults_t){0});
-    run_t fa = generate(5, 3000, faults);
-    run_t fb = generate(5, 3000, faults);
+    run_t a = generate(99, N(5000), (world_faults_t){0});
+    run_t b = generate(99, N(5000), (world_faults_t){0});
+    run_t c = generate(100, N(5000), (world_faults_t){0});
+    run_t fa = generate(5, N(3000), faults);
+    run_t fb = generate(5, N(3000), faults);
     int differs = 0;
     (void)state;
 
@@ -236,7 +242,7 @@ static void test_same_seed_same_stream(void **state)
         differs += strcmp(x, z) != 0;
         free(x), free(y), free(z);
     }
-    assert_true(differs > 1000);
+    assert_true(differs > N(1000));
     for (size_t i = 0; i < fa.count; i++) {
         assert_int_equal(fa.msgs[i].kind, fb.msgs[i].kind);
         assert_int_equal(fa.msgs[i].tags, fb.msgs[i].tags);
@@ -249,7 +255,7 @@ static void test_faults_are_what_they_claim(void **state)
 {
     world_faults_t faults = {.malformed = 0.05, .missing_field = 0.05, .duplicate = 0.05,
                              .late = 0.05, .price_spike = 0.05, .fraud = 0.05};
-    run_t run = generate(21, 20000, faults);
+    run_t run = generate(21, N(20000), faults);
     int kinds[WORLD_KINDS] = {0}, late = 0, spikes = 0, bursts = 0, large = 0;
     (void)state;
 
@@ -294,13 +300,14 @@ static void test_faults_are_what_they_claim(void **state)
         json_decref(root);
     }
     for (int k = 0; k < WORLD_KINDS; k++)
-        assert_true(kinds[k] > 100);
-    assert_true(late > 100 && spikes > 100 && bursts > 5 && large > 2);
+        assert_true(kinds[k] > N(100));
+    assert_true(late > N(100) && spikes > N(100) && bursts > N(5) && large > N(2));
     run_free(&run);
 }
 
 int main(void)
 {
+    const char *sc = getenv("ECOM_TEST_SCALE");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_event_validates),
         cmocka_unit_test(test_stock_consistent),
@@ -309,5 +316,7 @@ int main(void)
         cmocka_unit_test(test_same_seed_same_stream),
         cmocka_unit_test(test_faults_are_what_they_claim),
     };
+    if (sc != NULL && atoi(sc) >= 1 && atoi(sc) <= 10)
+        scale = atoi(sc);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,9 +4,9 @@
 # developer's data/kafka: a single KRaft node (status codes, topics and their
 # partition count, produce and consume with kcat, a consumer group's offsets,
 # a restart keeping the cluster id, the messages and the offsets, idempotent
-# start and stop), then three nodes (replication factor 3,
-# min.insync.replicas=2, a kill -9 of a partition's leader leaves the topic
-# readable and writable with acks=all, the node rejoins). Prints the first
+# start and stop). Its three-node mode is tested where the pipeline runs
+# on it, by test_stream_kafka3.sh (status, settings, kill-node, stop-node,
+# start-node, stop). Prints the first
 # start's time (with the jar cache cold or warm), the restart's and the
 # broker's RSS. Always stops every node and removes the temp dir on exit.
 #
@@ -28,11 +28,9 @@ if [[ ${ECOM_KAFKA_TEST_COLD:-0} == 1 ]]; then
 fi
 topics="user-events transactions inventory-updates"
 data1=$tmp/kafka1
-data3=$tmp/kafka3
 
-# Every node of both clusters stops before lib_cleanup removes the temp dir.
+# The node stops before lib_cleanup removes the temp dir.
 kafka_cleanup() {
-    ECOM_KAFKA_DATA=$data3 "$kafka_local" stop >/dev/null 2>&1 || true
     ECOM_KAFKA_DATA=$data1 "$kafka_local" stop >/dev/null 2>&1 || true
 }
 trap 'kafka_cleanup; lib_cleanup' EXIT
@@ -58,14 +56,6 @@ consume() {
 consume_group() {
     timeout 60 kcat -C -G "$1" -b "$bootstrap" -X auto.offset.reset=earliest -e -q \
         -f '%k %s\n' "$2" 2>/dev/null | sort
-}
-
-# in_sync_3: how many partitions of the three topics have a leader and 3
-# replicas, all in sync.
-in_sync_3() {
-    local t
-    for t in $topics; do kcat -L -b "$bootstrap" -t "$t" 2>/dev/null; done |
-        grep -cE '^    partition [0-9]+, leader [1-3], replicas: [1-3],[1-3],[1-3], isrs: [1-3],[1-3],[1-3]$'
 }
 
 node_pid() {
@@ -162,79 +152,6 @@ printf 'k11:v11\nk12:v12\n' | kcat -P -b "$bootstrap" -t user-events -K: 2>/dev/
 check "the group's committed offsets survive: it reads only the 2 new messages" "k11 v11|k12 v12" \
     "$(consume_group ecom-test user-events | paste -sd'|')"
 expect_status "stop after the restart exits 0" 0 "$kafka_local" stop
-
-# ------------------------------------------------------------- three nodes
-export ECOM_KAFKA_DATA=$data3
-port=$(free_port_block 3) || {
-    echo "not ok - no free block of ports found"
-    exit 1
-}
-export KAFKA_BOOTSTRAP_SERVERS=localhost:$port
-bootstrap=localhost:$port,localhost:$((port + 1)),localhost:$((port + 2))
-echo "# three nodes: ECOM_KAFKA_DATA=$data3 listeners $port..$((port + 2)), controllers $((port + 1000))..$((port + 1002))"
-
-t0=$(ms)
-expect_status "--nodes 3 start succeeds" 0 "$kafka_local" --nodes 3 start
-three_ms=$(($(ms) - t0))
-echo "# first start of 3 nodes (format with --initial-controllers, topics): $((three_ms / 1000)).$((three_ms % 1000 / 100)) s"
-expect_status "status of 3 running nodes exits 0 (nodes read from cluster.env)" 0 "$kafka_local" status
-check "status lists 3 running nodes" 3 "$(grep -c ': running' "$tmp/out")"
-check "bootstrap lists the 3 listeners" "$bootstrap" "$("$kafka_local" bootstrap)"
-check "the metadata lists 3 brokers" " 3 brokers:" "$(kcat -L -b "$bootstrap" 2>/dev/null | grep ' brokers:')"
-expect_status "topics exits 0" 0 "$kafka_local" topics
-check "the topics have replication factor 3" \
-    "user-events partitions=4 replicas=3|transactions partitions=4 replicas=3|inventory-updates partitions=4 replicas=3" \
-    "$(paste -sd'|' "$tmp/out")"
-check "every partition has 3 replicas in sync" 12 "$(in_sync_3)"
-expect_status "ConfigCommand runs through the tool command" 0 "$kafka_local" tool ConfigCommand \
-    --bootstrap-server "localhost:$port" --entity-type brokers --entity-name 1 --describe --all
-for kv in min.insync.replicas=2 offsets.topic.replication.factor=3 transaction.state.log.replication.factor=3 \
-    transaction.state.log.min.isr=2 default.replication.factor=3; do
-    grep -q "^  $kv " "$tmp/out" && ok "broker config $kv" || not_ok "broker config $kv: $(grep "^  ${kv%=*}=" "$tmp/out")"
-done
-rss3=0
-for i in 1 2 3; do rss3=$((rss3 + $(rss_mib "$(node_pid "$data3" "$i")"))); done
-echo "# RSS of the 3 nodes together: $rss3 MiB"
-
-seq 1 20 | sed 's/.*/a&:b&/' | kcat -P -b "$bootstrap" -t transactions -K: -X acks=all 2>/dev/null &&
-    ok "20 messages produced with acks=all" || not_ok "20 messages produced with acks=all"
-check "a consumer group reads the 20" 20 "$(consume_group ecom-test3 transactions | grep -c .)"
-check "__consumer_offsets is replicated 3 times" "3" \
-    "$(kcat -L -b "$bootstrap" -t __consumer_offsets 2>/dev/null | sed -n 's/.*partition 0, leader [0-9]*, replicas: \([0-9,]*\),.*/\1/p' | awk -F, '{print NF}')"
-leader=$("$kafka_local" leader transactions 0 2>/dev/null || true)
-[[ $leader =~ ^[1-3]$ ]] && ok "leader finds partition 0's leader (node $leader)" || not_ok "leader finds partition 0's leader: got \"$leader\""
-leader=${leader:-1}
-expect_status "kill-node $leader (SIGKILL) exits 0" 0 "$kafka_local" kill-node "$leader"
-expect_status "status with one node down exits 4" 4 "$kafka_local" status
-t0=$(ms)
-new_leader=
-while (($(ms) - t0 < 60000)); do
-    new_leader=$("$kafka_local" leader transactions 0 2>/dev/null || true)
-    [[ -n $new_leader && $new_leader != "$leader" ]] && break
-    sleep 0.5
-done
-moved_ms=$(($(ms) - t0))
-[[ -n $new_leader && $new_leader != "$leader" ]] && ok "the leadership moves to node $new_leader ($moved_ms ms)" ||
-    not_ok "the leadership moves off node $leader: got \"$new_leader\" after $moved_ms ms"
-check "all 20 messages are still readable" "$(seq 1 20 | sed 's/.*/a& b&/' | sort)" \
-    "$(kcat -C -b "$bootstrap" -t transactions -o beginning -e -q -f '%k %s\n' 2>/dev/null | sort)"
-printf 'a21:b21\n' | kcat -P -b "$bootstrap" -t transactions -K: -X acks=all -p 0 2>/dev/null &&
-    ok "acks=all still succeeds with 2 of 3 in sync (min.insync.replicas=2)" ||
-    not_ok "acks=all still succeeds with 2 of 3 in sync"
-check "the group resumes with only the new message" "a21 b21" "$(consume_group ecom-test3 transactions)"
-t0=$(ms)
-expect_status "start-node $leader brings it back" 0 "$kafka_local" start-node "$leader"
-echo "# start-node until its replicas are back in sync: $(($(ms) - t0)) ms"
-check "every partition has 3 replicas in sync again" 12 "$(in_sync_3)"
-expect_status "stop-node 2 exits 0" 0 "$kafka_local" stop-node 2
-expect_status "start brings back the missing node" 0 "$kafka_local" start
-expect_status "status exits 0 again" 0 "$kafka_local" status
-expect_status "kill-node 4 exits 2" 2 "$kafka_local" kill-node 4
-expect_status "--nodes 1 on a 3-node data directory exits 1" 1 "$kafka_local" --nodes 1 start
-t0=$(ms)
-expect_status "stopping the 3 nodes exits 0" 0 "$kafka_local" stop
-echo "# stop of 3 nodes: $(($(ms) - t0)) ms"
-expect_status "status after stop exits 3" 3 "$kafka_local" status
 
 left=$(pgrep -f "kafka.Kafka $tmp/" || true)
 check "no broker of this test is left running" "" "$left"

@@ -22,8 +22,10 @@
 # controller fences it (broker.session.timeout.ms, 9 s), and the group's
 # offset commits stall with it, so the stream's group session may time out
 # and rejoin; the bounds below allow for that.
-# The script itself (its commands, the cluster's settings) is tested by
-# test_kafka_local.sh; the single node by test_stream_kafka.sh. Phase times
+# Also the script's three-node mode: status, bootstrap, the brokers'
+# replication settings, kill-node/stop-node/start-node, stop (its single
+# node is tested by test_kafka_local.sh, the stream on one node by
+# test_stream_kafka.sh). Phase times
 # are printed as "# ..." lines; ECOM_TEST_LOGS=DIR keeps the daemons' and
 # the nodes' logs there.
 #
@@ -204,6 +206,19 @@ export KAFKA_BOOTSTRAP_SERVERS=$bootstrap # every node, for the daemons and kcat
 check "every partition replicated 3 times" \
     "user-events partitions=3 replicas=3|transactions partitions=3 replicas=3|inventory-updates partitions=3 replicas=3" \
     "$(k3 topics 2>/dev/null | paste -sd'|')"
+# The script's three-node mode (test_kafka_local.sh tests one node).
+expect_status "status of 3 running nodes exits 0 (nodes read from cluster.env)" 0 "$kafka_local" status
+check "status lists 3 running nodes" 3 "$(grep -c ': running' "$tmp/out")"
+check "bootstrap lists the 3 listeners" "localhost:$port,localhost:$((port + 1)),localhost:$((port + 2))" "$bootstrap"
+check "the metadata lists 3 brokers" " 3 brokers:" "$(kcat -L -b "$bootstrap" 2>/dev/null | grep ' brokers:')"
+expect_status "ConfigCommand runs through the tool command" 0 k3 tool ConfigCommand \
+    --bootstrap-server "localhost:$port" --entity-type brokers --entity-name 1 --describe --all
+for kv in min.insync.replicas=2 offsets.topic.replication.factor=3 transaction.state.log.replication.factor=3 \
+    transaction.state.log.min.isr=2 default.replication.factor=3; do
+    grep -q "^  $kv " "$tmp/out" && ok "broker config $kv" || not_ok "broker config $kv: $(grep "^  ${kv%=*}=" "$tmp/out")"
+done
+expect_status "kill-node 4 exits 2" 2 k3 kill-node 4
+expect_status "--nodes 1 on a 3-node data directory exits 1" 1 "$kafka_local" --nodes 1 start
 
 hport=$(free_port)
 "$stream" -g "$group" -p "$hport" -P 1 >"$tmp/stream.out" 2>"$tmp/stream.err" &
@@ -226,6 +241,7 @@ wait_until 60 partition_at_least user-events 0 200 &&
 snapshot_offsets "$tmp/led1"
 t_kill=$(now_ms)
 expect_status "1: kill-node $victim (SIGKILL) while both run" 0 k3 kill-node "$victim"
+expect_status "1: status with one node down exits 4" 4 k3 status
 new_leader=
 moved() { new_leader=$(k3 leader user-events 0 2>/dev/null) && [[ $new_leader != "$victim" ]]; }
 if wait_until 60 moved; then
@@ -307,6 +323,13 @@ wait "$stream_pid" || rc=$?
 check "the stream, never restarted, exits 0 on SIGTERM" 0 "$rc"
 note "stream log: $(grep -c ' WARN: ' "$tmp/stream.err" || true) warnings, $(grep -c ' ERROR: ' "$tmp/stream.err" || true) errors"
 grep -E ' (WARN|ERROR): ' "$tmp/stream.err" | head -n 5 | sed 's/^/#   /' || true
+
+check "__consumer_offsets is replicated 3 times" "3" \
+    "$(kcat -L -b "$bootstrap" -t __consumer_offsets 2>/dev/null | sed -n 's/.*partition 0, leader [0-9]*, replicas: \([0-9,]*\),.*/\1/p' | awk -F, '{print NF}')"
+t0=$(now_ms)
+expect_status "stopping the 3 nodes exits 0" 0 k3 stop
+note "stop of 3 nodes: $(since "$t0") s"
+expect_status "status after stop exits 3" 3 k3 status
 
 # On a failure, the logs' last lines; ECOM_TEST_LOGS=DIR keeps them all.
 if ((failed > 0)); then
