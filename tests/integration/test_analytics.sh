@@ -70,7 +70,7 @@ verify() {
         ok "$name: every analytics table equals the oracle ($(tail -n 1 "$tmp/$name.cmp" | sed 's/^# //'))"
     else
         not_ok "$name: the analytics tables differ from the oracle:"
-        sed 's/^/    /' "$tmp/$name.cmp" | head -n 40
+        head -n 40 "$tmp/$name.cmp" | sed 's/^/    /'
     fi
     PGDATABASE=$db psql -X -q -At -v ON_ERROR_STOP=1 -f "$repo/sql/checks/windows.sql" \
         >"$tmp/$name.check" 2>&1 || echo "psql failed: exit $?" >>"$tmp/$name.check"
@@ -78,7 +78,7 @@ verify() {
         ok "$name: sql/checks/windows.sql lists no difference"
     else
         not_ok "$name: sql/checks/windows.sql:"
-        sed 's/^/    /' "$tmp/$name.check" | head -n 20
+        head -n 20 "$tmp/$name.check" | sed 's/^/    /'
     fi
     check "$name: nothing dead-lettered" 0 "$(PGDATABASE=$db sql 'select count(*) from dead_letter_events')"
 }

@@ -476,7 +476,7 @@ scenario_d() {
     for x in a b; do
         if grep -E ' (ERROR|WARN): ' "$tmp/c$x.err" >"$tmp/c$x.bad"; then
             note "coop: instance ${x^^} warned:"
-            sed 's/^/#     /' "$tmp/c$x.bad" | head -n 3
+            head -n 3 "$tmp/c$x.bad" | sed 's/^/#     /'
         fi
     done
     stop_broker
