@@ -80,7 +80,9 @@ struct ingest {
     metrics_histogram_t *flush_seconds, *latency;
     metrics_gauge_t *pg_up_gauge, *batch_messages;
     metrics_gauge_t *open_windows, *stream_watermark;
+    metrics_gauge_t *stored_open_windows, *state_entries, *state_bytes;
     metrics_counter_t *late_events;
+    metrics_counter_t *fraud_alerts[ALERTS_RULES], *inventory_alerts[ALERTS_STATES];
     int64_t late_counted; /* of evtime_late_events(), added to late_events */
 };
 
@@ -133,6 +135,20 @@ static void init_metrics(ingest_t *in)
         "This instance's event-time watermark (min over its partitions), epoch seconds", METRICS_NO_LABELS);
     in->late_events = metrics_counter(m, "late_events_total",
         "Events stored raw but left out of their window: later than the allowed lateness", METRICS_NO_LABELS);
+    in->stored_open_windows = metrics_gauge(m, "stored_open_windows",
+        "Traffic windows not final in PostgreSQL (every instance of the group), read every 10 s",
+        METRICS_NO_LABELS);
+    in->state_entries = metrics_gauge(m, "state_entries",
+        "Members of the exact distinct-count sets held in PostgreSQL until their window has been final a while",
+        "store=\"window_users_sessions\"");
+    in->state_bytes = metrics_gauge(m, "state_bytes",
+        "Bytes of those sets' tables with their indexes", "store=\"window_users_sessions\"");
+    for (int r = 0; r < ALERTS_RULES; r++)
+        in->fraud_alerts[r] = metrics_counter(m, "fraud_alerts_total", "Fraud alerts inserted, by rule",
+            "rule=\"%s\"", alerts_rule_name((alerts_rule_t)r));
+    for (int st = 0; st < ALERTS_STATES; st++)
+        in->inventory_alerts[st] = metrics_counter(m, "inventory_alerts_total",
+            "Inventory alerts inserted, by state", "state=\"%s\"", alerts_state_name((alerts_state_t)st));
 }
 
 /* The partition's gauges, made on its first assignment. */
@@ -332,6 +348,15 @@ static void account_committed(ingest_t *in, const batch_t *b, const sink_result_
     }
     metrics_counter_add(in->flushes, 1);
     metrics_histogram_observe(in->flush_seconds, res->seconds);
+    for (int r = 0; r < ALERTS_RULES; r++)
+        metrics_counter_add(in->fraud_alerts[r], (uint64_t)res->analytics.alerts.fraud[r]);
+    for (int st = 0; st < ALERTS_STATES; st++)
+        metrics_counter_add(in->inventory_alerts[st], (uint64_t)res->analytics.alerts.inventory[st]);
+    if (res->state_read) {
+        metrics_gauge_set(in->stored_open_windows, (double)res->state.open_windows);
+        metrics_gauge_set(in->state_entries, (double)res->state.set_entries);
+        metrics_gauge_set(in->state_bytes, (double)res->state.set_bytes);
+    }
 }
 
 static void commit_to_kafka(ingest_t *in, const batch_t *b)

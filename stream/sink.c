@@ -69,6 +69,7 @@ struct sink {
                                           * live or dead, since TRUNCATE */
     analytics_conf_t analytics;
     int analytics_on; /* new_* filled and analytics_apply() in every flush */
+    int64_t next_state_us; /* when a commit reads windows_state() again */
 };
 
 /* See end_write(). */
@@ -1087,6 +1088,13 @@ sink_status_t sink_flush(sink_t *s, const batch_t *b, sink_result_t *res)
     res->seconds = (double)(ts_monotonic_us() - start_us) / 1e6;
     if (s->rejected_count > 0)
         log_rejections(s, b, res);
+    /* The state's size for /metrics, after the commit (a failure there
+     * only leaves the gauges as they were). */
+    res->state_read = 0;
+    if (s->analytics_on && ts_monotonic_us() >= s->next_state_us) {
+        s->next_state_us = ts_monotonic_us() + SINK_STATE_EVERY_US;
+        res->state_read = windows_state(s->conn, &res->state) == 0;
+    }
     return SINK_OK;
 
 fail:

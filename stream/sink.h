@@ -61,7 +61,12 @@ typedef struct {
     int fence_other; /* ahead, or a row where none was expected: another
                       * instance stored the partition */
     analytics_result_t analytics; /* with analytics on, on SINK_OK */
+    windows_state_t state; /* the analytics state's size, read after the
+                            * commit at most every SINK_STATE_EVERY_US */
+    int state_read;        /* 1: state is fresh */
 } sink_result_t;
+
+#define SINK_STATE_EVERY_US (10 * 1000000LL)
 
 typedef struct sink sink_t;
 

@@ -40,7 +40,7 @@ sql_super() {
 run_stream() {
     local name=$1 db=$2 group=$3
     shift 3
-    PGDATABASE=$db "$stream" -g "$group" -p 0 -P 0 "$@" 2>"$tmp/$name.err" &
+    PGDATABASE=$db "$stream" -g "$group" -p "${stream_port:-0}" -P 0 "$@" 2>"$tmp/$name.err" &
     spid=$!
 }
 
@@ -109,9 +109,12 @@ check_range "the corpus has messages" 1000 100000 "$messages"
 # Template databases for 2..4, made before anything is stored.
 for db in replay twoinst crash; do sql_super "CREATE DATABASE $db TEMPLATE ecommerce OWNER $PGUSER" >/dev/null; done
 
-# --- 1. live
+# --- 1. live (with /metrics on a port of its own)
+stream_port=$(free_port)
 run_stream live ecommerce analytics-live
 live_pid=$spid
+live_port=$stream_port
+stream_port=
 if /usr/bin/python3 "$corpus_py" produce "$corpus" "$bootstrap" --pause-every 40 --pause-ms 50 >"$tmp/produce.out" 2>&1; then
     ok "the corpus is produced ($messages messages, in steps of 40)"
 else
@@ -119,6 +122,26 @@ else
 fi
 if wait_final ecommerce "$traffic_windows"; then ok "live: every window final"; else not_ok "live: windows final"; fi
 verify live ecommerce
+# The analytics metrics against what the live instance stored (it alone
+# wrote this database).
+if curl -fs "http://127.0.0.1:$live_port/metrics" >"$tmp/live.metrics"; then
+    metric_sum() { awk -v m="$1" 'index($1, m "{") == 1 || $1 == m { s += $2 } END { printf "%d", s }' "$tmp/live.metrics"; }
+    for rule in $(sql "select distinct rule from fraud_alerts order by 1"); do
+        check "live: fraud_alerts_total{rule=\"$rule\"} = fraud_alerts rows" \
+            "$(sql "select count(*) from fraud_alerts where rule = '$rule'")" \
+            "$(metric_sum "ecom_stream_fraud_alerts_total{rule=\"$rule\"}")"
+    done
+    check "live: fraud_alerts_total over every rule = fraud_alerts rows" \
+        "$(sql 'select count(*) from fraud_alerts')" "$(metric_sum ecom_stream_fraud_alerts_total)"
+    check "live: inventory_alerts_total = inventory_alerts rows" \
+        "$(sql 'select count(*) from inventory_alerts')" "$(metric_sum ecom_stream_inventory_alerts_total)"
+    check_range "live: state_bytes of the distinct-count sets" 1 1000000000 \
+        "$(metric_sum ecom_stream_state_bytes)"
+    grep -q '^ecom_stream_state_entries{store="window_users_sessions"} ' "$tmp/live.metrics" &&
+        ok "live: state_entries is exported" || not_ok "live: state_entries is exported"
+else
+    not_ok "live: /metrics answers"
+fi
 stop_stream "$live_pid"
 
 # --- 2..4 side by side on the corpus already in Kafka
