@@ -124,6 +124,38 @@ is_asan_build() {
     [[ $(ldd "$1" 2>/dev/null) == *libasan* ]]
 }
 
+# find_cmocka NAME: sets test_bin to the cmocka program NAME, from $bin or
+# $bin/../stream/tests (a build directory's own layout); when it is not
+# built, a failure and the end of the test.
+find_cmocka() {
+    local candidate
+    test_bin=
+    for candidate in "$bin/$1" "$bin/../stream/tests/$1"; do
+        if [[ -x $candidate ]]; then
+            test_bin=$candidate
+            return 0
+        fi
+    done
+    not_ok "$1 is built (looked in \"$bin\" and \"$bin/../stream/tests\")"
+    finish || exit 1
+}
+
+# run_cmocka_valgrind NAME BIN [VALGRIND_ARGS...]: run_cmocka of BIN under
+# valgrind memcheck (definite and indirect leaks are errors), unless BIN is
+# an ASan build; a missing valgrind is a failure (scripts/deps.sh installs it).
+run_cmocka_valgrind() {
+    local name=$1 prog=$2
+    shift 2
+    if is_asan_build "$prog"; then
+        echo "# ASan build: no valgrind run"
+    elif ! command -v valgrind >/dev/null; then
+        not_ok "valgrind is installed (scripts/deps.sh installs it)"
+    else
+        run_cmocka "$name" valgrind --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect "$@" --quiet "$prog"
+    fi
+}
+
 # Ends the test: prints the tally and exits 0 only if nothing failed.
 finish() {
     printf '%d passed, %d failed\n' "$passed" "$failed"

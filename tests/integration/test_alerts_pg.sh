@@ -15,17 +15,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 
-test_bin=
-for candidate in "$bin/stream_test_alerts" "$bin/../stream/tests/stream_test_alerts"; do
-    if [[ -x $candidate ]]; then
-        test_bin=$candidate
-        break
-    fi
-done
-if [[ -z $test_bin ]]; then
-    not_ok "stream_test_alerts is built (looked in \"$bin\" and \"$bin/../stream/tests\")"
-    finish
-fi
+find_cmocka stream_test_alerts
 
 start_pg >/dev/null
 export ECOM_ALERTS_SQL=$repo/sql/alerts.sql
@@ -45,12 +35,5 @@ run_cmocka "alerts tests against PostgreSQL" "$test_bin"
 check "the test run removed its rows" "0 0 0 0 0 0 0" \
     "$(q "select (select count(*) from transactions), (select count(*) from transaction_items), (select count(*) from inventory_updates), (select count(*) from fraud_alerts), (select count(*) from inventory_levels), (select count(*) from inventory_alerts), (select count(*) from inventory_thresholds)" | tr '|' ' ')"
 
-if is_asan_build "$test_bin"; then
-    echo "# ASan build: no valgrind run"
-elif ! command -v valgrind >/dev/null; then
-    not_ok "valgrind is installed (scripts/deps.sh installs it)"
-else
-    run_cmocka "alerts tests under valgrind" valgrind --error-exitcode=99 --leak-check=full \
-        --errors-for-leak-kinds=definite,indirect --quiet "$test_bin"
-fi
+run_cmocka_valgrind "alerts tests under valgrind" "$test_bin"
 finish

@@ -14,17 +14,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 
-test_bin=
-for candidate in "$bin/stream_test_sink" "$bin/../stream/tests/stream_test_sink"; do
-    if [[ -x $candidate ]]; then
-        test_bin=$candidate
-        break
-    fi
-done
-if [[ -z $test_bin ]]; then
-    not_ok "stream_test_sink is built (looked in \"$bin\" and \"$bin/../stream/tests\")"
-    finish
-fi
+find_cmocka stream_test_sink
 
 start_pg >/dev/null
 export ECOM_INIT_SQL=$repo/sql/init.sql ECOM_PG_LOCAL=$repo/scripts/pg-local.sh
@@ -46,12 +36,5 @@ check "the test run removed its extra partitions" 20 \
 check "re-applying init.sql creates no partitions" 0 \
     "$(psql -X -A -t -q -v ON_ERROR_STOP=1 -f "$repo/sql/init.sql" 2>/dev/null | tail -n 1)"
 
-if is_asan_build "$test_bin"; then
-    echo "# ASan build: no valgrind run"
-elif ! command -v valgrind >/dev/null; then
-    not_ok "valgrind is installed (scripts/deps.sh installs it)"
-else
-    run_cmocka "sink tests under valgrind" valgrind --error-exitcode=99 --leak-check=full \
-        --errors-for-leak-kinds=definite,indirect --track-origins=yes --quiet "$test_bin"
-fi
+run_cmocka_valgrind "sink tests under valgrind" "$test_bin" --track-origins=yes
 finish

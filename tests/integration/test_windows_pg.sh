@@ -15,17 +15,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 
-test_bin=
-for candidate in "$bin/stream_test_windows" "$bin/../stream/tests/stream_test_windows"; do
-    if [[ -x $candidate ]]; then
-        test_bin=$candidate
-        break
-    fi
-done
-if [[ -z $test_bin ]]; then
-    not_ok "stream_test_windows is built (looked in \"$bin\" and \"$bin/../stream/tests\")"
-    finish
-fi
+find_cmocka stream_test_windows
 
 # The schema as ecom-stream's start applies it: init.sql, then windows.sql.
 cat "$repo/sql/init.sql" "$repo/sql/windows.sql" >"$tmp/schema.sql"
@@ -75,12 +65,5 @@ check "the check after the run prints nothing" "" \
     "$(psql -X -q -v ON_ERROR_STOP=1 -v consumer_group=test-windows -f "$ECOM_WINDOWS_CHECK" 2>&1)"
 check "the run left the catalog as seeded" 10 "$(q "select count(*) from products")"
 
-if is_asan_build "$test_bin"; then
-    echo "# ASan build: no valgrind run"
-elif ! command -v valgrind >/dev/null; then
-    not_ok "valgrind is installed (scripts/deps.sh installs it)"
-else
-    run_cmocka "window tests under valgrind" valgrind --error-exitcode=99 --leak-check=full \
-        --errors-for-leak-kinds=definite,indirect --track-origins=yes --quiet "$test_bin"
-fi
+run_cmocka_valgrind "window tests under valgrind" "$test_bin" --track-origins=yes
 finish
