@@ -36,9 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <uuid/uuid.h>
 
 #include "alerts.h"
+#include "pg_query.h"
 #include "ts.h"
 
 #define DAY_MS (86400LL * 1000)
@@ -51,34 +51,9 @@ static int64_t offset_seq; /* Kafka offsets of the test rows */
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static void new_uuid(char out[37])
-{
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, out);
-}
-
 static void when(int64_t ms, char out[TS_RFC3339_LEN])
 {
     ts_format_rfc3339(ms, out);
-}
-
-/* Runs sql with text parameters; fails the test unless it returns rows or
- * a command status. The caller PQclear()s. */
-static PGresult *qv(const char *sql, int n, va_list ap)
-{
-    const char *params[10];
-    PGresult *res;
-    ExecStatusType st;
-
-    assert_true(n <= 10);
-    for (int i = 0; i < n; i++)
-        params[i] = va_arg(ap, const char *);
-    res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-    st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        fail_msg("query failed: %s\nstatement: %s", PQerrorMessage(conn), sql);
-    return res;
 }
 
 static void q(const char *sql, int n, ...)
@@ -86,38 +61,8 @@ static void q(const char *sql, int n, ...)
     va_list ap;
 
     va_start(ap, n);
-    PQclear(qv(sql, n, ap));
+    PQclear(pgq_v(conn, sql, n, ap));
     va_end(ap);
-}
-
-/* The first column of the first row as an integer, -1 for none or NULL. */
-static long long q_int(const char *sql, int n, ...)
-{
-    va_list ap;
-    PGresult *res;
-    long long v = -1;
-
-    va_start(ap, n);
-    res = qv(sql, n, ap);
-    va_end(ap);
-    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
-        v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return v;
-}
-
-/* The first column of the first row as text ("" for none or NULL). */
-static void q_text(char *out, size_t size, const char *sql, int n, ...)
-{
-    va_list ap;
-    PGresult *res;
-
-    va_start(ap, n);
-    res = qv(sql, n, ap);
-    va_end(ap);
-    snprintf(out, size, "%s",
-             PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "");
-    PQclear(res);
 }
 
 /* A session like the sink's: the four new_* tables (LIKE the raw tables,
@@ -180,7 +125,7 @@ static void add_txn_full(char id[37], const char *user, int64_t ms, const char *
 {
     char t[TS_RFC3339_LEN], off[24], items[16], arr[256] = "{";
 
-    new_uuid(id);
+    pgq_uuid(id);
     when(ms, t);
     snprintf(off, sizeof(off), "%" PRId64, offset_seq++);
     snprintf(items, sizeof(items), "%d", nq);
@@ -214,7 +159,7 @@ static void add_inv_at(char id[37], const char *product, const char *wh, int sto
 {
     char t[TS_RFC3339_LEN], s[16], p[16], o[24];
 
-    new_uuid(id);
+    pgq_uuid(id);
     when(ms, t);
     snprintf(s, sizeof(s), "%d", stock);
     snprintf(p, sizeof(p), "%d", part);
@@ -235,7 +180,7 @@ static void add_inv(const char *product, const char *wh, int stock, int64_t ms)
 /* The velocity alerts of user: "id:count,..." by (event_time, id). */
 static void velocity_of(char *out, size_t size, const char *user)
 {
-    q_text(out, size,
+    pgq_text(conn, out, size,
            "SELECT string_agg(transaction_id || ':' || (details->>'count'), ','"
            " ORDER BY event_time, transaction_id) FROM fraud_alerts"
            " WHERE user_id = $1 AND rule = 'velocity'",
@@ -244,14 +189,14 @@ static void velocity_of(char *out, size_t size, const char *user)
 
 static long long alerts_of(const char *user, const char *rule)
 {
-    return q_int("SELECT count(*) FROM fraud_alerts WHERE user_id = $1 AND rule = $2", 2, user, rule);
+    return pgq_int(conn, "SELECT count(*) FROM fraud_alerts WHERE user_id = $1 AND rule = $2", 2, user, rule);
 }
 
 /* The inventory alerts of (product, wh): "state:stock:previous:threshold,"
  * by alert_id (previous "-" when NULL). */
 static void inv_alerts_of(char *out, size_t size, const char *product, const char *wh)
 {
-    q_text(out, size,
+    pgq_text(conn, out, size,
            "SELECT string_agg(state || ':' || current_stock || ':' || coalesce(previous_stock::text, '-')"
            " || ':' || threshold, ',' ORDER BY alert_id) FROM inventory_alerts"
            " WHERE product_id = $1 AND warehouse_location = $2",
@@ -261,7 +206,7 @@ static void inv_alerts_of(char *out, size_t size, const char *product, const cha
 /* The level of (product, wh): "stock:state", "" when none. */
 static void level_of(char *out, size_t size, const char *product, const char *wh)
 {
-    q_text(out, size,
+    pgq_text(conn, out, size,
            "SELECT current_stock || ':' || stock_state FROM inventory_levels"
            " WHERE product_id = $1 AND warehouse_location = $2",
            2, product, wh);
@@ -360,7 +305,7 @@ static void test_velocity_five_then_six(void **state)
     assert_string_equal(got, want);
 
     when(base_ms, first);
-    q_text(got, sizeof(got),
+    pgq_text(conn, got, sizeof(got),
            "SELECT severity || ' ' || (details->>'count') || ' ' || (details->>'max_count') || ' '"
            " || (details->>'window_seconds') || ' ' || (details->>'first_event_time') || ' '"
            " || (details->>'span_seconds') FROM fraud_alerts WHERE transaction_id = $1 AND rule = 'velocity'",
@@ -368,7 +313,7 @@ static void test_velocity_five_then_six(void **state)
     snprintf(want, sizeof(want), "high 6 5 60 %s 50", first);
     assert_string_equal(got, want);
     /* the event time is the transaction's */
-    assert_int_equal(q_int("SELECT count(*) FROM fraud_alerts f JOIN transactions t"
+    assert_int_equal(pgq_int(conn, "SELECT count(*) FROM fraud_alerts f JOIN transactions t"
                            " USING (transaction_id, event_time) WHERE f.transaction_id = $1",
                            1, a[5]),
                      1);
@@ -398,7 +343,7 @@ static void test_velocity_boundary(void **state)
     assert_string_equal(got, want);
     velocity_of(got, sizeof(got), u2);
     assert_string_equal(got, "");
-    q_text(got, sizeof(got),
+    pgq_text(conn, got, sizeof(got),
            "SELECT details->>'span_seconds' FROM fraud_alerts WHERE transaction_id = $1", 1, a[5]);
     assert_string_equal(got, "60");
 }
@@ -491,7 +436,7 @@ static void test_velocity_late_earlier(void **state)
     velocity_of(got, sizeof(got), user);
     snprintf(want, sizeof(want), "%s:6,%s:7", a[3], a[4]);
     assert_string_equal(got, want);
-    q_text(got, sizeof(got),
+    pgq_text(conn, got, sizeof(got),
            "SELECT (details->>'span_seconds') || ' ' || (updated_at >= detected_at)::text"
            " FROM fraud_alerts WHERE transaction_id = $1 AND rule = 'velocity'",
            1, a[4]);
@@ -627,8 +572,8 @@ static void test_high_value(void **state)
     assert_int_equal(r.fraud[ALERTS_VELOCITY] + r.fraud[ALERTS_AMOUNT_MISMATCH] +
                          r.fraud[ALERTS_QUANTITY_SPIKE],
                      0);
-    assert_int_equal(q_int("SELECT count(*) FROM fraud_alerts WHERE transaction_id = $1", 1, at), 0);
-    q_text(got, sizeof(got),
+    assert_int_equal(pgq_int(conn, "SELECT count(*) FROM fraud_alerts WHERE transaction_id = $1", 1, at), 0);
+    pgq_text(conn, got, sizeof(got),
            "SELECT severity || ' ' || (details->>'total_amount') || ' ' || (details->>'threshold')"
            " FROM fraud_alerts WHERE transaction_id = $1 AND rule = 'high_value'",
            1, above);
@@ -650,8 +595,8 @@ static void test_amount_mismatch(void **state)
     apply_default(&r);
     assert_int_equal(r.fraud[ALERTS_AMOUNT_MISMATCH], 1);
     assert_int_equal(alerts_of(user, "amount_mismatch"), 1);
-    assert_int_equal(q_int("SELECT count(*) FROM transactions WHERE transaction_id = $1", 1, bad), 1);
-    q_text(got, sizeof(got),
+    assert_int_equal(pgq_int(conn, "SELECT count(*) FROM transactions WHERE transaction_id = $1", 1, bad), 1);
+    pgq_text(conn, got, sizeof(got),
            "SELECT severity || ' ' || (details->>'total_amount') || ' ' || (details->>'items_total')"
            " || ' ' || (details->>'tax_amount') || ' ' || (details->>'shipping_cost') || ' '"
            " || (details->>'expected_total') || ' ' || (details->>'difference')"
@@ -675,8 +620,8 @@ static void test_quantity_spike(void **state)
     add_txn_full(t11, user, base_ms + 1000, "260.00", 1, 3, spikes);
     apply_default(&r);
     assert_int_equal(r.fraud[ALERTS_QUANTITY_SPIKE], 1);
-    assert_int_equal(q_int("SELECT count(*) FROM fraud_alerts WHERE transaction_id = $1", 1, t10), 0);
-    q_text(got, sizeof(got),
+    assert_int_equal(pgq_int(conn, "SELECT count(*) FROM fraud_alerts WHERE transaction_id = $1", 1, t10), 0);
+    pgq_text(conn, got, sizeof(got),
            "SELECT severity || ' ' || (details->>'threshold') || ' ' || (details->>'max_quantity')"
            " || ' ' || (details->'lines')::text"
            " FROM fraud_alerts WHERE transaction_id = $1 AND rule = 'quantity_spike'",
@@ -700,7 +645,7 @@ static void test_rules_together(void **state)
     assert_int_equal(r.fraud[ALERTS_HIGH_VALUE], 1);
     assert_int_equal(r.fraud[ALERTS_AMOUNT_MISMATCH], 1);
     assert_int_equal(r.fraud[ALERTS_QUANTITY_SPIKE], 1);
-    q_text(got, sizeof(got),
+    pgq_text(conn, got, sizeof(got),
            "SELECT string_agg(rule, ',' ORDER BY rule) FROM fraud_alerts WHERE transaction_id = $1",
            1, id);
     assert_string_equal(got, "amount_mismatch,high_value,quantity_spike");
@@ -732,12 +677,12 @@ static void test_configured_thresholds(void **state)
     velocity_of(got, sizeof(got), user);
     snprintf(want, sizeof(want), "%s:3", a[2]);
     assert_string_equal(got, want);
-    q_text(got, sizeof(got),
+    pgq_text(conn, got, sizeof(got),
            "SELECT (details->>'max_count') || ' ' || (details->>'window_seconds') FROM fraud_alerts"
            " WHERE transaction_id = $1 AND rule = 'velocity'",
            1, a[2]);
     assert_string_equal(got, "2 10");
-    q_text(got, sizeof(got),
+    pgq_text(conn, got, sizeof(got),
            "SELECT details->>'threshold' FROM fraud_alerts WHERE transaction_id = $1 AND rule = 'high_value'",
            1, a[1]);
     assert_string_equal(got, "10.00");
@@ -777,7 +722,7 @@ static void test_second_insert_noop(void **state)
     assert_int_equal(r.inventory[ALERTS_LOW] + r.inventory[ALERTS_RESTORED], 0);
     assert_int_equal(r.levels_upserted, 0);
     assert_int_equal(r.stale_updates, 1);
-    before = q_int("SELECT count(*) FROM fraud_alerts WHERE user_id = $1", 1, user);
+    before = pgq_int(conn, "SELECT count(*) FROM fraud_alerts WHERE user_id = $1", 1, user);
     assert_int_equal(before, 5);
 
     /* a later transaction presenting the stored rows as new again */
@@ -792,7 +737,7 @@ static void test_second_insert_noop(void **state)
     for (int i = 0; i < ALERTS_RULES; i++)
         assert_int_equal(r.fraud[i], 0);
     assert_int_equal(r.inventory[ALERTS_LOW] + r.inventory[ALERTS_RESTORED], 0);
-    assert_int_equal(q_int("SELECT count(*) FROM fraud_alerts WHERE user_id = $1", 1, user), before);
+    assert_int_equal(pgq_int(conn, "SELECT count(*) FROM fraud_alerts WHERE user_id = $1", 1, user), before);
     inv_alerts_of(got, sizeof(got), product, "NYC");
     assert_string_equal(got, "low:5:-:20");
 
@@ -811,7 +756,7 @@ static void test_second_insert_noop(void **state)
         assert_string_equal(sqlstate, "23505");
         PQclear(res);
     }
-    assert_int_equal(q_int("SELECT count(*) FROM fraud_alerts WHERE user_id = $1", 1, user), before);
+    assert_int_equal(pgq_int(conn, "SELECT count(*) FROM fraud_alerts WHERE user_id = $1", 1, user), before);
 }
 
 /* ---- inventory -------------------------------------------------------- */
@@ -867,7 +812,7 @@ static void test_inventory_crossings_in_one_batch(void **state)
     assert_int_equal(r.stale_updates, 0);
     inv_alerts_of(got, sizeof(got), product, "CHI");
     assert_string_equal(got, "low:10:30:20,restored:40:10:20,low:5:40:20,restored:50:5:20");
-    assert_int_equal(q_int("SELECT count(*) FROM (SELECT event_time, lag(event_time) OVER (ORDER BY alert_id) AS prev"
+    assert_int_equal(pgq_int(conn, "SELECT count(*) FROM (SELECT event_time, lag(event_time) OVER (ORDER BY alert_id) AS prev"
                            " FROM inventory_alerts WHERE product_id = $1 AND warehouse_location = 'CHI') a"
                            " WHERE prev >= event_time",
                            1, product),
@@ -948,7 +893,7 @@ static void test_inventory_stale(void **state)
     assert_int_equal(r.inventory[ALERTS_RESTORED], 1);
     level_of(got, sizeof(got), product, "NYC");
     assert_string_equal(got, "70:ok");
-    assert_int_equal(q_int("SELECT kafka_offset FROM inventory_levels WHERE product_id = $1", 1, product),
+    assert_int_equal(pgq_int(conn, "SELECT kafka_offset FROM inventory_levels WHERE product_id = $1", 1, product),
                      1004);
     inv_alerts_of(got, sizeof(got), product, "NYC");
     assert_string_equal(got, "low:7:50:20,restored:70:7:20");
@@ -973,7 +918,7 @@ static void test_inventory_latest_wins(void **state)
     assert_int_equal(r.inventory[ALERTS_LOW], 0);
     level_of(got, sizeof(got), product, "LAX");
     assert_string_equal(got, "44:ok");
-    q_text(got, sizeof(got), "SELECT event_id FROM inventory_levels WHERE product_id = $1", 1, product);
+    pgq_text(conn, got, sizeof(got), "SELECT event_id FROM inventory_levels WHERE product_id = $1", 1, product);
     assert_string_equal(got, latest);
 }
 

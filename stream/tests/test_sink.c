@@ -37,10 +37,10 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <uuid/uuid.h>
 
 #include "batch.h"
 #include "db.h"
+#include "pg_query.h"
 #include "rows.h"
 #include "elog.h"
 #include "reject.h"
@@ -57,64 +57,9 @@ static char product[64];
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static void new_uuid(char out[37])
-{
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, out);
-}
-
 static void ts_text(int64_t ms, char out[TS_RFC3339_LEN])
 {
     ts_format_rfc3339(ms, out);
-}
-
-/* Runs sql with text parameters on admin; fails the test unless it
- * returns rows or a command status. The caller PQclear()s. */
-static PGresult *qv(const char *sql, int n, va_list ap)
-{
-    const char *params[8];
-    PGresult *res;
-    ExecStatusType st;
-
-    assert_true(n <= 8);
-    for (int i = 0; i < n; i++)
-        params[i] = va_arg(ap, const char *);
-    res = PQexecParams(admin, sql, n, NULL, params, NULL, NULL, 0);
-    st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        fail_msg("query failed: %s\nstatement: %s", PQerrorMessage(admin), sql);
-    return res;
-}
-
-/* The first column of the first row as an integer, -1 for no row or NULL. */
-static long long q_int(const char *sql, int n, ...)
-{
-    va_list ap;
-    PGresult *res;
-    long long v = -1;
-
-    va_start(ap, n);
-    res = qv(sql, n, ap);
-    va_end(ap);
-    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
-        v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return v;
-}
-
-/* The first column of the first row as text ("" for none). */
-static void q_text(char *out, size_t size, const char *sql, int n, ...)
-{
-    va_list ap;
-    PGresult *res;
-
-    va_start(ap, n);
-    res = qv(sql, n, ap);
-    va_end(ap);
-    snprintf(out, size, "%s",
-             PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "");
-    PQclear(res);
 }
 
 static void q_exec(const char *sql)
@@ -131,7 +76,7 @@ static long long stored_offset(const char *topic, int partition)
 {
     char p[16];
     snprintf(p, sizeof(p), "%d", partition);
-    return q_int("SELECT next_offset FROM stream_offsets WHERE consumer_group = $1"
+    return pgq_int(admin, "SELECT next_offset FROM stream_offsets WHERE consumer_group = $1"
                  " AND topic = $2 AND kafka_partition = $3",
                  3, group, topic, p);
 }
@@ -140,7 +85,7 @@ static long long count_by_id(const char *table, const char *id_col, const char *
 {
     char sql[256];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE %s = $1", table, id_col);
-    return q_int(sql, 1, id);
+    return pgq_int(admin, sql, 1, id);
 }
 
 static sink_t *connected_sink(void)
@@ -169,7 +114,7 @@ static int day_has_partition(int64_t epoch_ms)
 
     for (int i = 0; i < 4; i++) {
         part_name(name, sizeof(name), tables[i], epoch_ms);
-        if (q_int("SELECT count(*) FROM pg_class WHERE relname = $1", 1, name) > 0)
+        if (pgq_int(admin, "SELECT count(*) FROM pg_class WHERE relname = $1", 1, name) > 0)
             return 1;
     }
     return 0;
@@ -372,28 +317,28 @@ static void test_schema(void **state)
 
     (void)state;
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(q_int("SELECT count(*) FROM pg_class WHERE relname = $1 AND relkind = 'p'",
+        assert_int_equal(pgq_int(admin, "SELECT count(*) FROM pg_class WHERE relname = $1 AND relkind = 'p'",
                                1, parents[i]),
                          1);
         snprintf(def, sizeof(def), "%s_default", parents[i]);
-        assert_int_equal(q_int("SELECT count(*) FROM pg_partitioned_table"
+        assert_int_equal(pgq_int(admin, "SELECT count(*) FROM pg_partitioned_table"
                                " WHERE partrelid = $1::regclass AND partdefid = $2::regclass",
                                2, parents[i], def),
                          1);
         for (int d = -1; d <= 3; d++) {
             part_name(name, sizeof(name), parents[i], now + d * DAY_MS);
-            assert_int_equal(q_int("SELECT count(*) FROM pg_inherits"
+            assert_int_equal(pgq_int(admin, "SELECT count(*) FROM pg_inherits"
                                    " WHERE inhrelid = to_regclass($1) AND inhparent = $2::regclass",
                                    2, name, parents[i]),
                              1);
         }
     }
-    assert_int_equal(q_int("SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname IN"
+    assert_int_equal(pgq_int(admin, "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname IN"
                            " ('dead_letter_events', 'stream_offsets', 'stream_gaps')",
                            0),
                      3);
-    assert_int_equal(q_int("SELECT count(*) FROM pg_proc WHERE proname = 'ecom_ensure_daily_partitions'", 0), 1);
-    assert_int_equal(q_int("SELECT count(*) FROM pg_indexes WHERE tablename = 'user_events'"
+    assert_int_equal(pgq_int(admin, "SELECT count(*) FROM pg_proc WHERE proname = 'ecom_ensure_daily_partitions'", 0), 1);
+    assert_int_equal(pgq_int(admin, "SELECT count(*) FROM pg_indexes WHERE tablename = 'user_events'"
                            " AND indexname IN ('user_events_event_time_idx', 'user_events_user_id_idx',"
                            " 'user_events_product_id_idx')",
                            0),
@@ -401,7 +346,7 @@ static void test_schema(void **state)
     /* An event of now lands in today's partition. */
     part_name(name, sizeof(name), "user_events", now);
     q_exec("BEGIN");
-    q_text(def, sizeof(def), "INSERT INTO user_events (event_id, event_time)"
+    pgq_text(admin, def, sizeof(def), "INSERT INTO user_events (event_id, event_time)"
                              " VALUES (gen_random_uuid(), now()) RETURNING tableoid::regclass::text", 0);
     q_exec("ROLLBACK");
     assert_string_equal(def, name);
@@ -431,9 +376,9 @@ static void test_flush_all_and_resend(void **state)
     char cluster[64] = "";
 
     (void)state;
-    new_uuid(ue);
-    new_uuid(tx);
-    new_uuid(inv);
+    pgq_uuid(ue);
+    pgq_uuid(tx);
+    pgq_uuid(inv);
     now_text(when);
     batch_init(&b);
     add_user_event(&b, ue, when, 0, 10, agent);
@@ -472,26 +417,26 @@ static void test_flush_all_and_resend(void **state)
     assert_int_equal(sink_load_offset(s, "user-events", 99, &next, NULL, 0, NULL), 0);
 
     /* Values survive COPY escaping and typing. */
-    q_text(got, sizeof(got), "SELECT user_agent FROM user_events WHERE event_id = $1", 1, ue);
+    pgq_text(admin, got, sizeof(got), "SELECT user_agent FROM user_events WHERE event_id = $1", 1, ue);
     assert_string_equal(got, agent);
-    q_text(got, sizeof(got), "SELECT price::text || ' ' || kafka_partition || ' ' || kafka_offset"
+    pgq_text(admin, got, sizeof(got), "SELECT price::text || ' ' || kafka_partition || ' ' || kafka_offset"
                              " || ' ' || (search_query IS NULL) FROM user_events WHERE event_id = $1",
            1, ue);
     assert_string_equal(got, "999.99 0 10 true");
-    q_text(got, sizeof(got), "SELECT total_amount::text || ' ' || totals_match || ' ' || (shipping_address->>'city')"
+    pgq_text(admin, got, sizeof(got), "SELECT total_amount::text || ' ' || totals_match || ' ' || (shipping_address->>'city')"
                              " FROM transactions WHERE transaction_id = $1",
            1, tx);
     assert_string_equal(got, "47.59 true New York");
-    q_text(got, sizeof(got), "SELECT string_agg(line_no || ':' || quantity || 'x' || price || '=' || item_total, ',' ORDER BY line_no)"
+    pgq_text(admin, got, sizeof(got), "SELECT string_agg(line_no || ':' || quantity || 'x' || price || '=' || item_total, ',' ORDER BY line_no)"
                              " FROM transaction_items WHERE transaction_id = $1",
            1, tx);
     assert_string_equal(got, "1:2x10.00=20.00,2:2x10.00=20.00");
-    q_text(got, sizeof(got), "SELECT payload || ' ' || payload_encoding || ' ' || kafka_offset"
+    pgq_text(admin, got, sizeof(got), "SELECT payload || ' ' || payload_encoding || ' ' || kafka_offset"
                              " || ' ' || payload_bytes || ' ' || payload_truncated"
                              " FROM dead_letter_events WHERE consumer_group = $1",
            1, group);
     assert_string_equal(got, "{\"bad\": true} utf8 9 13 false");
-    q_text(got, sizeof(got), "SELECT first_missing_offset || '-' || last_missing_offset || ' ' || kind"
+    pgq_text(admin, got, sizeof(got), "SELECT first_missing_offset || '-' || last_missing_offset || ' ' || kind"
                              " FROM stream_gaps WHERE consumer_group = $1",
            1, group);
     assert_string_equal(got, "7-8 retention");
@@ -517,7 +462,7 @@ static void test_flush_all_and_resend(void **state)
     assert_int_equal(stored_offset("user-events", 0), 12);
     assert_int_equal(stored_offset("transactions", 1), 7);
     assert_int_equal(stored_offset("inventory-updates", 2), 5);
-    q_text(got, sizeof(got), "SELECT kafka_offset FROM user_events WHERE event_id = $1", 1, ue);
+    pgq_text(admin, got, sizeof(got), "SELECT kafka_offset FROM user_events WHERE event_id = $1", 1, ue);
     assert_string_equal(got, "10"); /* the first copy is kept */
 
     batch_free(&b);
@@ -532,7 +477,7 @@ static void test_same_transaction_twice(void **state)
     char tx[37], when[TS_RFC3339_LEN];
 
     (void)state;
-    new_uuid(tx);
+    pgq_uuid(tx);
     now_text(when);
     batch_init(&b);
     add_transaction(&b, tx, when, 2, 3, 100);
@@ -560,7 +505,7 @@ static void test_fenced(void **state)
     (void)state;
     now_text(when);
     batch_init(&b);
-    new_uuid(ue);
+    pgq_uuid(ue);
     add_user_event(&b, ue, when, 4, 4, "ua");
     batch_note_offset(&b, "user-events", 4, -1, 5);
     batch_note_offset(&b, "user-events", 5, -1, 1);
@@ -569,14 +514,14 @@ static void test_fenced(void **state)
 
     /* Stale committed_next (3, PostgreSQL holds 5): nothing is written. */
     batch_reset(&b);
-    new_uuid(ue2);
+    pgq_uuid(ue2);
     add_user_event(&b, ue2, when, 4, 3, "ua");
     add_dead_letter(&b, "user-events", 4, 4, "x");
     batch_note_offset(&b, "user-events", 4, 3, 5);
     assert_int_equal(sink_flush(s, &b, &res), SINK_FENCED);
     assert_true(sink_connected(s));
     assert_int_equal(count_by_id("user_events", "event_id", ue2), 0);
-    assert_int_equal(q_int("SELECT count(*) FROM dead_letter_events WHERE consumer_group = $1"
+    assert_int_equal(pgq_int(admin, "SELECT count(*) FROM dead_letter_events WHERE consumer_group = $1"
                            " AND kafka_partition = 4",
                            1, group),
                      0);
@@ -618,7 +563,7 @@ static void dead_letters_at(char *out, size_t size, const char *topic, int parti
     char p[16];
 
     snprintf(p, sizeof(p), "%d", partition);
-    q_text(out, size,
+    pgq_text(admin, out, size,
            "SELECT coalesce(string_agg(kafka_offset || '|' || payload_bytes || '|' || payload || '|' || kafka_key"
            " || '|' || reason, E'\n' ORDER BY kafka_offset), '') FROM dead_letter_events"
            " WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3",
@@ -630,7 +575,7 @@ static long long dead_letter_count(const char *topic, int partition)
     char p[16];
 
     snprintf(p, sizeof(p), "%d", partition);
-    return q_int("SELECT count(*) FROM dead_letter_events WHERE consumer_group = $1 AND topic = $2"
+    return pgq_int(admin, "SELECT count(*) FROM dead_letter_events WHERE consumer_group = $1 AND topic = $2"
                  " AND kafka_partition = $3",
                  3, group, topic, p);
 }
@@ -665,7 +610,7 @@ static void test_rejected_row(void **state)
 
     (void)state;
     now_text(when);
-    new_uuid(ue);
+    pgq_uuid(ue);
     batch_init(&b);
     add_user_event(&b, ue, when, 6, 0, "ua");
     add_user_event(&b, "not-a-uuid", when, 6, 1, "ua");
@@ -734,7 +679,7 @@ static void test_rejected_first_last_and_between(void **state)
         int32_t part = 40 + topic;
         int64_t off = i / 3;
 
-        new_uuid(ids[i]);
+        pgq_uuid(ids[i]);
         if (topic == SCHEMA_USER_EVENTS) {
             add_user_event(&b, ids[i], when, part, off, bad[i] ? "reject-me" : "ua");
             want_rows[BATCH_USER_EVENTS] += !bad[i];
@@ -825,7 +770,7 @@ static void test_rejected_all(void **state)
     now_text(when);
     batch_init(&b);
     for (int i = 0; i < N; i++) {
-        new_uuid(id);
+        pgq_uuid(id);
         add_user_event(&b, id, when, 43, 100 + i, "reject-me");
     }
     batch_note_offset(&b, "user-events", 43, -1, 100 + N);
@@ -837,11 +782,11 @@ static void test_rejected_all(void **state)
     assert_int_equal(res.bisect_writes, plan_tries_all_bad(N));
     assert_true(res.bisect_writes < 2 * N - 2);
     assert_int_equal(dead_letter_count("user-events", 43), N);
-    assert_int_equal(q_int("SELECT count(DISTINCT kafka_offset) FROM dead_letter_events WHERE consumer_group = $1"
+    assert_int_equal(pgq_int(admin, "SELECT count(DISTINCT kafka_offset) FROM dead_letter_events WHERE consumer_group = $1"
                            " AND kafka_partition = 43 AND reason LIKE '%test_reject_agent%'",
                            1, group),
                      N);
-    assert_int_equal(q_int("SELECT count(*) FROM user_events WHERE kafka_partition = 43 AND user_id = $1", 1, user), 0);
+    assert_int_equal(pgq_int(admin, "SELECT count(*) FROM user_events WHERE kafka_partition = 43 AND user_id = $1", 1, user), 0);
     assert_int_equal(stored_offset("user-events", 43), 100 + N);
     reject_constraints(0);
     batch_free(&b);
@@ -862,10 +807,10 @@ static void test_rejected_with_duplicates(void **state)
     (void)state;
     reject_constraints(1);
     now_text(when);
-    new_uuid(a);
-    new_uuid(c);
-    new_uuid(d);
-    new_uuid(tx);
+    pgq_uuid(a);
+    pgq_uuid(c);
+    pgq_uuid(d);
+    pgq_uuid(tx);
     batch_init(&b);
     add_user_event(&b, a, when, 44, 0, "ua");
     add_transaction(&b, tx, when, 2, 44, 0);
@@ -893,9 +838,9 @@ static void test_rejected_with_duplicates(void **state)
     assert_int_equal(count_by_id("user_events", "event_id", c), 0);
     assert_int_equal(count_by_id("user_events", "event_id", d), 1);
     assert_int_equal(count_by_id("transaction_items", "transaction_id", tx), 2);
-    assert_int_equal(q_int("SELECT kafka_offset FROM user_events WHERE event_id = $1", 1, a), 0);
-    assert_int_equal(q_int("SELECT kafka_offset FROM user_events WHERE event_id = $1", 1, d), 3);
-    assert_int_equal(q_int("SELECT kafka_offset FROM dead_letter_events WHERE consumer_group = $1"
+    assert_int_equal(pgq_int(admin, "SELECT kafka_offset FROM user_events WHERE event_id = $1", 1, a), 0);
+    assert_int_equal(pgq_int(admin, "SELECT kafka_offset FROM user_events WHERE event_id = $1", 1, d), 3);
+    assert_int_equal(pgq_int(admin, "SELECT kafka_offset FROM dead_letter_events WHERE consumer_group = $1"
                            " AND kafka_partition = 44",
                            1, group),
                      2);
@@ -932,9 +877,9 @@ static void test_not_rejected(void **state)
         q_exec("CREATE OR REPLACE TRIGGER test_sink_refuse BEFORE INSERT ON user_events"
                " FOR EACH ROW EXECUTE FUNCTION test_sink_refuse()");
         batch_reset(&b);
-        new_uuid(ue);
+        pgq_uuid(ue);
         add_user_event(&b, ue, when, 45, 0, "ua");
-        new_uuid(ue);
+        pgq_uuid(ue);
         add_user_event(&b, ue, when, 45, 1, "refuse-me");
         batch_note_offset(&b, "user-events", 45, -1, 2);
         assert_int_equal(sink_flush(s, &b, &res), SINK_RETRY);
@@ -943,7 +888,7 @@ static void test_not_rejected(void **state)
         assert_int_equal(res.inserted[BATCH_USER_EVENTS], 0);
         assert_int_equal(dead_letter_count("user-events", 45), 0);
         assert_int_equal(stored_offset("user-events", 45), -1);
-        assert_int_equal(q_int("SELECT count(*) FROM user_events WHERE kafka_partition = 45 AND user_id = $1", 1, user), 0);
+        assert_int_equal(pgq_int(admin, "SELECT count(*) FROM user_events WHERE kafka_partition = 45 AND user_id = $1", 1, user), 0);
         q_exec("DROP TRIGGER test_sink_refuse ON user_events");
     }
     q_exec("DROP FUNCTION test_sink_refuse()");
@@ -958,7 +903,7 @@ static void test_not_rejected(void **state)
     assert_int_equal(stored_offset("user-events", 45), -1);
     /* The session still works. */
     batch_reset(&b);
-    new_uuid(ue);
+    pgq_uuid(ue);
     add_user_event(&b, ue, when, 45, 0, "ua");
     batch_note_offset(&b, "user-events", 45, -1, 1);
     assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
@@ -981,26 +926,26 @@ static void test_old_event_default_partition(void **state)
     while (day_has_partition(old)) /* a previous run's leftovers */
         old -= DAY_MS;
     ts_text(old, when);
-    new_uuid(ue);
-    new_uuid(tx);
+    pgq_uuid(ue);
+    pgq_uuid(tx);
     batch_init(&b);
     add_user_event(&b, ue, when, 7, 0, "ua");
     add_transaction(&b, tx, when, 2, 7, 0);
     batch_note_offset(&b, "user-events", 7, -1, 1);
     batch_note_offset(&b, "transactions", 7, -1, 1);
     assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
-    q_text(got, sizeof(got), "SELECT tableoid::regclass::text FROM user_events WHERE event_id = $1", 1, ue);
+    pgq_text(admin, got, sizeof(got), "SELECT tableoid::regclass::text FROM user_events WHERE event_id = $1", 1, ue);
     assert_string_equal(got, "user_events_default");
-    q_text(got, sizeof(got), "SELECT tableoid::regclass::text FROM transactions WHERE transaction_id = $1", 1, tx);
+    pgq_text(admin, got, sizeof(got), "SELECT tableoid::regclass::text FROM transactions WHERE transaction_id = $1", 1, tx);
     assert_string_equal(got, "transactions_default");
 
     day_text(day, old);
-    assert_int_equal(q_int("SELECT ecom_ensure_daily_partitions($1, $1)", 1, day), 4);
+    assert_int_equal(pgq_int(admin, "SELECT ecom_ensure_daily_partitions($1, $1)", 1, day), 4);
     part_name(want, sizeof(want), "user_events", old);
-    q_text(got, sizeof(got), "SELECT tableoid::regclass::text FROM user_events WHERE event_id = $1", 1, ue);
+    pgq_text(admin, got, sizeof(got), "SELECT tableoid::regclass::text FROM user_events WHERE event_id = $1", 1, ue);
     assert_string_equal(got, want);
     part_name(want, sizeof(want), "transaction_items", old);
-    assert_int_equal(q_int("SELECT count(*) FROM transaction_items WHERE transaction_id = $1"
+    assert_int_equal(pgq_int(admin, "SELECT count(*) FROM transaction_items WHERE transaction_id = $1"
                            " AND tableoid = $2::regclass",
                            2, tx, want),
                      2);
@@ -1015,9 +960,9 @@ static void test_old_event_default_partition(void **state)
 
     /* Cleanup: the old day's partitions go, with this run's rows in them. */
     q_exec("BEGIN");
-    q_int("DELETE FROM user_events WHERE event_id = $1", 1, ue);
-    q_int("DELETE FROM transaction_items WHERE transaction_id = $1", 1, tx);
-    q_int("DELETE FROM transactions WHERE transaction_id = $1", 1, tx);
+    pgq_int(admin, "DELETE FROM user_events WHERE event_id = $1", 1, ue);
+    pgq_int(admin, "DELETE FROM transaction_items WHERE transaction_id = $1", 1, tx);
+    pgq_int(admin, "DELETE FROM transactions WHERE transaction_id = $1", 1, tx);
     drop_day(old);
     q_exec("COMMIT");
     batch_free(&b);
@@ -1043,7 +988,7 @@ static void test_reapply_init_sql(void **state)
         skip();
     s = connected_sink();
     now_text(when);
-    new_uuid(ue);
+    pgq_uuid(ue);
     batch_init(&b);
     add_user_event(&b, ue, when, 8, 0, "ua");
     batch_note_offset(&b, "user-events", 8, -1, 1);
@@ -1069,7 +1014,7 @@ static void test_reapply_init_sql(void **state)
     /* Twice more for good measure, then the session still works. */
     assert_int_equal(system("psql -X -q -v ON_ERROR_STOP=1 -f \"$ECOM_INIT_SQL\" >/dev/null 2>&1"), 0);
     batch_reset(&b);
-    new_uuid(ue2);
+    pgq_uuid(ue2);
     add_user_event(&b, ue2, when, 8, 1, "ua");
     batch_note_offset(&b, "user-events", 8, 1, 2);
     assert_int_equal(sink_flush(s, &b, &res), SINK_OK);
@@ -1104,18 +1049,18 @@ static void test_dead_letter_columns_added(void **state)
 
     q_exec("BEGIN");
     q_exec("ALTER TABLE dead_letter_events DROP COLUMN payload_bytes, DROP COLUMN payload_truncated");
-    q_int("INSERT INTO dead_letter_events (consumer_group, topic, kafka_key_encoding, payload,"
+    pgq_int(admin, "INSERT INTO dead_letter_events (consumer_group, topic, kafka_key_encoding, payload,"
           " payload_encoding, reason) VALUES ($1, 'user-events', 'null', 'old', 'utf8', 'old row')",
           1, group);
     q_exec("SET LOCAL client_min_messages = warning");
     q_exec(sql.data);
     q_exec(sql.data);
-    assert_int_equal(q_int("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public'"
+    assert_int_equal(pgq_int(admin, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public'"
                            " AND table_name = 'dead_letter_events'"
                            " AND column_name IN ('payload_bytes', 'payload_truncated')",
                            0),
                      2);
-    q_text(got, sizeof(got), "SELECT (payload_bytes IS NULL) || ' ' || payload_truncated"
+    pgq_text(admin, got, sizeof(got), "SELECT (payload_bytes IS NULL) || ' ' || payload_truncated"
                              " FROM dead_letter_events WHERE consumer_group = $1 AND reason = 'old row'",
            1, group);
     assert_string_equal(got, "true false");
@@ -1174,7 +1119,7 @@ static void test_concurrent_ensure(void **state)
     for (int i = 0; i < 100; i++) {
         char pid[16];
         snprintf(pid, sizeof(pid), "%d", PQbackendPID(b));
-        if (q_int("SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted", 1, pid) > 0)
+        if (pgq_int(admin, "SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted", 1, pid) > 0)
             break;
         usleep(50000);
     }
@@ -1204,7 +1149,7 @@ static void test_concurrent_ensure(void **state)
     for (int d = 0; d < 5; d++) {
         char name[96];
         part_name(name, sizeof(name), "transaction_items", ts_now_ms() + (k + d) * DAY_MS);
-        assert_int_equal(q_int("SELECT count(*) FROM pg_inherits WHERE inhrelid = to_regclass($1)", 1, name), 1);
+        assert_int_equal(pgq_int(admin, "SELECT count(*) FROM pg_inherits WHERE inhrelid = to_regclass($1)", 1, name), 1);
     }
     PQfinish(a);
     PQfinish(b);
@@ -1220,7 +1165,7 @@ static void flush_one(sink_t *s, int32_t part, int64_t committed, int64_t next,
     char when[TS_RFC3339_LEN];
 
     now_text(when);
-    new_uuid(id_out);
+    pgq_uuid(id_out);
     batch_init(&b);
     add_user_event(&b, id_out, when, part, committed < 0 ? 0 : committed, "ua");
     batch_note_offset(&b, "user-events", part, committed, next);
@@ -1233,8 +1178,8 @@ static void terminate(int pid)
     char p[16];
 
     snprintf(p, sizeof(p), "%d", pid);
-    assert_int_equal(q_int("SELECT pg_terminate_backend($1::integer)::integer", 1, p), 1);
-    for (int i = 0; i < 100 && q_int("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::integer", 1, p) > 0; i++)
+    assert_int_equal(pgq_int(admin, "SELECT pg_terminate_backend($1::integer)::integer", 1, p), 1);
+    for (int i = 0; i < 100 && pgq_int(admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::integer", 1, p) > 0; i++)
         usleep(20000);
 }
 
@@ -1287,7 +1232,7 @@ static void test_backend_killed(void **state)
     /* Killed in the middle of the flush transaction, while it waits for the
      * offset row that another session has locked. */
     q_exec("BEGIN");
-    q_int("SELECT next_offset FROM stream_offsets WHERE consumer_group = $1 AND topic = 'user-events'"
+    pgq_int(admin, "SELECT next_offset FROM stream_offsets WHERE consumer_group = $1 AND topic = 'user-events'"
           " AND kafka_partition = 9 FOR UPDATE",
           1, group);
     arg = PQbackendPID(sink_conn(s));
@@ -1350,7 +1295,7 @@ static void test_fence_race(void **state)
     (void)state;
     flush_one(s, 11, -1, 1, SINK_OK, id);
     q_exec("BEGIN");
-    q_int("UPDATE stream_offsets SET next_offset = 5 WHERE consumer_group = $1"
+    pgq_int(admin, "UPDATE stream_offsets SET next_offset = 5 WHERE consumer_group = $1"
           " AND topic = 'user-events' AND kafka_partition = 11",
           1, group);
     c.pid = PQbackendPID(sink_conn(s));
@@ -1453,11 +1398,11 @@ static void set_stored(int partition, const char *value)
 
     snprintf(p, sizeof(p), "%d", partition);
     if (value == NULL)
-        q_int("DELETE FROM stream_offsets WHERE consumer_group = $1 AND topic = 'user-events'"
+        pgq_int(admin, "DELETE FROM stream_offsets WHERE consumer_group = $1 AND topic = 'user-events'"
               " AND kafka_partition = $2::integer",
               2, group, p);
     else
-        q_int("INSERT INTO stream_offsets (consumer_group, topic, kafka_partition, next_offset)"
+        pgq_int(admin, "INSERT INTO stream_offsets (consumer_group, topic, kafka_partition, next_offset)"
               " VALUES ($1, 'user-events', $2::integer, $3::bigint) ON CONFLICT"
               " (consumer_group, topic, kafka_partition) DO UPDATE SET next_offset = excluded.next_offset",
               3, group, p, value);
@@ -1473,7 +1418,7 @@ static void expect_fence(sink_t *s, const int64_t (*parts)[2], size_t n, int los
     char id[37], when[TS_RFC3339_LEN], *log;
 
     now_text(when);
-    new_uuid(id);
+    pgq_uuid(id);
     batch_init(&b);
     add_user_event(&b, id, when, (int32_t)parts[0][0], 0, "ua");
     for (size_t i = 0; i < n; i++)
@@ -1743,14 +1688,14 @@ static void test_array_literals(void **state)
     db_array_int(&ints, INT64_MAX);
     db_array_end(&ints);
     assert_false(a.oom || ints.oom);
-    assert_int_equal(q_int("SELECT cardinality($1::text[])", 1, a.data), (long long)n);
-    assert_int_equal(q_int("SELECT count(*) FROM unnest($1::text[]) AS e WHERE e IS NULL", 1, a.data), 0);
+    assert_int_equal(pgq_int(admin, "SELECT cardinality($1::text[])", 1, a.data), (long long)n);
+    assert_int_equal(pgq_int(admin, "SELECT count(*) FROM unnest($1::text[]) AS e WHERE e IS NULL", 1, a.data), 0);
     for (size_t i = 0; i < n; i++) {
         snprintf(k, sizeof(k), "%zu", i + 1);
-        q_text(got, sizeof(got), "SELECT ($1::text[])[$2::integer]", 2, a.data, k);
+        pgq_text(admin, got, sizeof(got), "SELECT ($1::text[])[$2::integer]", 2, a.data, k);
         assert_string_equal(got, texts[i]);
     }
-    q_text(got, sizeof(got), "SELECT array_to_string($1::bigint[], ' ')", 1, ints.data);
+    pgq_text(admin, got, sizeof(got), "SELECT array_to_string($1::bigint[], ' ')", 1, ints.data);
     assert_string_equal(got, "-9223372036854775808 0 9223372036854775807");
     buf_free(&a);
     buf_free(&ints);
