@@ -181,14 +181,6 @@ if [[ ! -x $bin/ecom-simulator || ! -x $bin/ecom-broker || ! -x $bin/ecom-stream
     say "building into $repo/build"
     "$repo/scripts/build.sh" "$repo/build" >&2
 fi
-# stream_default OPTION [BINDIR]: a default of ecom-stream (in BINDIR, else
-# $bin), from its --help.
-stream_default() {
-    "${2:-$bin}/ecom-stream" --help | awk -v opt="--$1=" '
-        index($0, opt) { n = 3 }
-        n > 0 && match($0, /\(default: [^;)]*/) { print substr($0, RSTART + 10, RLENGTH - 10); exit }
-        n > 0 { n-- }'
-}
 def_rows=$(stream_default flush-rows)
 [[ $def_rows =~ ^[0-9]+$ ]] || die "could not read the --flush-rows default from ecom-stream --help"
 stream_defaults="--flush-rows $def_rows, --flush-bytes $(stream_default flush-bytes), --flush-ms $(stream_default flush-ms)"
@@ -239,73 +231,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-topics=(user-events transactions inventory-updates)
-tables=(user_events transactions transaction_items inventory_updates)
-
-# start_pg: a throwaway cluster in $tmp on a free port (as
-# tests/integration/lib.sh does); exports the PG* variables.
-start_pg() {
-    local port
-    port=$(free_port)
-    export ECOM_PGDATA=$tmp/pg PGPORT=$port ECOM_PG_QUIET=1
-    export POSTGRES_DB=ecommerce POSTGRES_USER=ecom POSTGRES_PASSWORD=ecom_bench
-    export PGHOST=localhost PGDATABASE=ecommerce PGUSER=ecom PGPASSWORD=ecom_bench
-    pg_started=1
-    "$repo/scripts/pg-local.sh" start >&2 || die "could not start PostgreSQL"
-}
-
-# sql STATEMENT: runs it as the project role; prints unaligned tuples.
-sql() {
-    "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -c "$1"
-}
-
-# sql_super STATEMENT: runs it as the cluster's superuser over its socket.
-sql_super() {
-    local owner
-    owner=$(stat -c %U "$ECOM_PGDATA")
-    if ((EUID == 0)); then
-        (cd / && runuser -u "$owner" -- "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 \
-            -h "$ECOM_PGDATA" -p "$PGPORT" -U "$owner" -d "$PGDATABASE" -c "$1")
-    else
-        "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$ECOM_PGDATA" -p "$PGPORT" \
-            -U "$owner" -d "$PGDATABASE" -c "$1"
-    fi
-}
-
-# pg_cpu: CPU seconds used so far by the server: every live server process
-# plus the children the postmaster has reaped (its cutime/cstime). Waits
-# (up to 5 s) for the backends of our disconnected clients to go, and
-# reads again when a child came or went during the reading.
-pg_cpu() {
-    local pm kids kids_after hz stats
-    pm=$(sed -n 1p "$ECOM_PGDATA/postmaster.pid")
-    hz=$(getconf CLK_TCK)
-    for _ in $(seq 100); do
-        [[ -z $(pgrep -P "$pm" -f "^postgres: $PGUSER " || true) ]] && break
-        sleep 0.05
-    done
-    for _ in $(seq 20); do
-        kids=$(pgrep -P "$pm" | tr '\n' ' ' || true)
-        stats=$(
-            for kid in $kids; do
-                sed 's/^.*) //' "/proc/$kid/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true
-            done
-            sed 's/^.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }'
-        )
-        kids_after=$(pgrep -P "$pm" | tr '\n' ' ' || true)
-        [[ $kids == "$kids_after" ]] && break
-    done
-    awk -v hz="$hz" '{ s += $1 } END { printf "%.2f\n", s / hz }' <<<"$stats"
-}
-
-# fresh_tables: empties everything ecom-stream writes, then checkpoints, so
-# each timed phase starts from the same state.
-fresh_tables() {
-    sql "TRUNCATE user_events, transactions, transaction_items, inventory_updates,
-         dead_letter_events, stream_offsets, stream_gaps"
-    sql "CHECKPOINT"
-}
-
 # batch_cols NAME: the column list BATCH_COLS_NAME of stream/batch.h.
 batch_cols() {
     awk -v m="BATCH_COLS_$1" '
@@ -318,120 +243,6 @@ batch_cols() {
             }
             if ($0 !~ /\\[ \t]*$/) { print s; exit }
         }' "$repo/stream/batch.h"
-}
-
-# metrics PORT: ecom-stream's /metrics page (no curl in scripts/deps.sh).
-metrics() {
-    /usr/bin/python3 -c 'import sys, urllib.request
-sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode())' "$1"
-}
-
-# wait_committed PORT COUNT PID TIMEOUT_S: polls ecom-stream's /metrics every
-# 50 ms until messages_consumed_total (summed over topics) reaches COUNT.
-# Prints "first_s done_s consumed flushes flush_s" (epoch seconds of the
-# first commit and of reaching COUNT, then flushes_total and the sum of
-# flush_duration_seconds at that moment); fails when PID exits or
-# TIMEOUT_S passes first.
-wait_committed() {
-    /usr/bin/python3 - "$@" <<'EOF'
-import os, sys, time, urllib.request
-port, want, pid, timeout = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-url = "http://127.0.0.1:%d/metrics" % port
-first, consumed, deadline = None, 0, time.time() + timeout
-while time.time() < deadline:
-    try:
-        body = urllib.request.urlopen(url, timeout=5).read().decode()
-    except OSError:
-        body = None
-    now = time.time()
-    if body is not None:
-        lines = body.splitlines()
-        def metric(prefix):
-            return sum(float(l.rsplit(" ", 1)[1]) for l in lines if l.startswith(prefix))
-        consumed = int(metric("ecom_stream_messages_consumed_total"))
-        if consumed > 0 and first is None:
-            first = now
-        if consumed >= want:
-            print("%.3f %.3f %d %d %.2f" % (first, now, consumed, metric("ecom_stream_flushes_total "),
-                                           metric("ecom_stream_flush_duration_seconds_sum ")))
-            sys.exit(0)
-    else:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            break
-    time.sleep(0.05)
-print("%.3f 0 %d 0 0" % (first or 0, consumed))
-sys.exit(1)
-EOF
-}
-
-# latency_quantiles END [BASE]: p50, p99 (ms), count and mean (ms) of
-# ecom_stream_commit_latency_seconds in the /metrics dump END, less the
-# observations already in dump BASE; interpolated linearly inside buckets
-# as Prometheus's histogram_quantile() does.
-latency_quantiles() {
-    /usr/bin/python3 - "$@" <<'EOF'
-import re, sys
-name = "ecom_stream_commit_latency_seconds"
-def load(path):
-    buckets, total, ssum = {}, 0.0, 0.0
-    for l in open(path):
-        m = re.match(name + r'_bucket\{le="([^"]+)"\} (\S+)$', l.strip())
-        if m:
-            buckets[float(m.group(1))] = float(m.group(2))
-        elif l.startswith(name + "_count "):
-            total = float(l.split()[1])
-        elif l.startswith(name + "_sum "):
-            ssum = float(l.split()[1])
-    return buckets, total, ssum
-end = load(sys.argv[1])
-base = load(sys.argv[2]) if len(sys.argv) > 2 else ({}, 0.0, 0.0)
-buckets = sorted((le, c - base[0].get(le, 0.0)) for le, c in end[0].items())
-total, ssum = end[1] - base[1], end[2] - base[2]
-def quantile(q):
-    rank, lo, below = q * total, 0.0, 0.0
-    for le, cum in buckets:
-        if cum >= rank and cum > below:
-            if le == float("inf"):
-                return lo
-            return lo + (le - lo) * (rank - below) / (cum - below)
-        lo, below = le, cum
-    return float("nan")
-print("%.0f %.0f %d %.0f" % (1000 * quantile(0.5), 1000 * quantile(0.99), total,
-                             1000 * ssum / total if total else 0))
-EOF
-}
-
-# log_epoch FILE PATTERN: epoch seconds of the first log line matching PATTERN.
-log_epoch() {
-    local ts
-    ts=$(grep -m 1 -- "$2" "$1" | cut -d' ' -f1) || true
-    [[ -n $ts ]] && date -d "$ts" +%s.%N || echo 0
-}
-
-# assigned_count FILE: partitions assigned so far by ecom-stream's log FILE,
-# one line per partition ("assigned TOPIC [N], ...", cores up to c8f7bb8) or
-# per assignment ("assigned N partitions; ...").
-assigned_count() {
-    awk '/ assigned [0-9]+ partitions/ { sub(/.* assigned /, ""); n += $1; next }
-         / assigned / { n++ }
-         END { print n + 0 }' "$1" 2>/dev/null || echo 0
-}
-
-# check_rows LABEL: the raw tables must hold exactly the simulator's valid
-# events, transaction_items one row per item (sum(item_count), and as many
-# as after the first run), nothing dead-lettered and no gaps.
-check_rows() {
-    local got want n
-    got=$(sql "SELECT (SELECT count(*) FROM user_events) || ' ' || (SELECT count(*) FROM transactions)
-        || ' ' || (SELECT count(*) FROM inventory_updates) || ' ' || (SELECT count(*) FROM transaction_items)
-        || ' ' || (SELECT coalesce(sum(item_count), 0) FROM transactions)
-        || ' ' || (SELECT count(*) FROM dead_letter_events) || ' ' || (SELECT count(*) FROM stream_gaps)")
-    n=${items:-$(cut -d' ' -f5 <<<"$got")}
-    want="$valid_ue $valid_tx $valid_inv $n $n 0 0"
-    [[ $got == "$want" ]] ||
-        die "$1: tables hold (user_events transactions inventory_updates items sum(item_count) dead gaps) $got, expected $want"
 }
 
 # latency_sql FROM_S: p50 p99 max count (ms) of ingested_at - event_time
@@ -451,38 +262,14 @@ latency_sql() {
 # s_flushes s_flush_s.
 stream_run() {
     local fr=$1 name=${2:-stream-$1} sbin=${3:-$bin} label=${4:-ecom-stream}
-    local port pid rc=0 t0 cpu0 first done_s consumed user sys
-    fresh_tables
-    port=$(free_port)
-    cpu0=$(pg_cpu)
-    t0=$(date +%s.%N)
-    /usr/bin/time -o "$tmp/$name.time" -f '%e %M %U %S' "$sbin/ecom-stream" -b "$bootstrap" \
-        -g "bench-$fr-$RANDOM" -p "$port" -P 0 --flush-rows "$fr" --exit-when-idle 2 "${stream_args[@]}" \
-        >/dev/null 2>"$tmp/$name.err" &
-    pid=$!
-    bg_pids+=("$pid")
-    read -r first done_s consumed s_flushes s_flush_s < <(wait_committed "$port" "$events" "$pid" 1800 || true)
-    wait "$pid" || rc=$?
-    bg_pids=()
-    if ((rc != 0)) || [[ $done_s == 0 ]]; then
-        tail -n 20 "$tmp/$name.err" >&2
-        die "$label --flush-rows $fr committed $consumed of $events messages (exit status $rc)"
-    fi
-    cpu1=$(pg_cpu)
-    s_pgcpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')
-    read -r s_wall s_rss user sys <"$tmp/$name.time"
-    s_cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
-    s_drain=$(awk -v a="$t0" -v b="$done_s" 'BEGIN { printf "%.2f", b - a }')
-    s_first=$(awk -v a="$t0" -v b="$first" 'BEGIN { printf "%.2f", b - a }')
-    s_join=$(awk -v a="$t0" -v b="$(log_epoch "$tmp/$name.err" ' assigned ')" \
-        'BEGIN { printf "%.2f", (b > 0 ? b - a : -1) }')
+    drain_stream "$name" "$sbin" "$label --flush-rows $fr" "$events" --flush-rows "$fr" "${stream_args[@]}"
     check_rows "$label --flush-rows $fr"
 }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 say "$events events, $partitions partitions per topic, flush-rows $flush_list, latency run ${latency_s} s; load average $load_start"
 start_pg
-sql_super "GRANT pg_checkpoint TO $PGUSER" >/dev/null
+seed_snapshot
 pg_settings=$(sql "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name)
     FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'max_wal_size', 'fsync', 'autovacuum')")
 say "PostgreSQL on localhost:$PGPORT ($pg_settings)"
@@ -490,20 +277,7 @@ start_broker "$partitions"
 say "$broker broker at $bootstrap"
 
 # 0. preload
-say "preloading: ecom-simulator --max-rate -n $events -s $seed"
-timed preload "$tmp/preload.json" "$bin/ecom-simulator" --max-rate -n "$events" -P 0 -s "$seed" -b "$bootstrap"
-delivered=$(json "$tmp/preload.json" 'j["delivered"]')
-[[ $delivered == "$events" ]] || die "ecom-simulator delivered $delivered of $events events"
-valid_ue=$(json "$tmp/preload.json" 'j["topics"]["user-events"]["valid_unique"]')
-valid_tx=$(json "$tmp/preload.json" 'j["topics"]["transactions"]["valid_unique"]')
-valid_inv=$(json "$tmp/preload.json" 'j["topics"]["inventory-updates"]["valid_unique"]')
-declare -A produced
-for t in "${topics[@]}"; do
-    produced[$t]=$(json "$tmp/preload.json" "j[\"topics\"][\"$t\"][\"produced\"]")
-    kept=$(kcat -C -b "$bootstrap" -t "$t" -o beginning -e -q -f '%o\n' | wc -l)
-    ((kept == produced[$t])) ||
-        die "the broker kept $kept of the $t topic's ${produced[$t]} messages$([[ $broker == kafka ]] || echo "; retention dropped some (try more partitions: -p $((2 * partitions)))")"
-done
+preload "$events" "$seed"
 
 # 1. kcat, one topic after the other, with ecom-stream's fetch.wait.max.ms
 fetch_wait=$(sed -n 's/.*"fetch\.wait\.max\.ms", *"\([0-9]*\)".*/\1/p' "$repo/stream/ingest.c" | head -n 1)
@@ -574,21 +348,6 @@ for fr in "${flush_rows[@]}"; do
     done
 done
 
-# median_run WHO-FR: the key of the run with the median drain time (of an
-# even number, the slower of the middle two).
-median_run() {
-    local k
-    for k in ${runs_of[$1]}; do echo "${d_drain[$k]} $k"; done |
-        sort -n | awk '{ k[NR] = $2 } END { print k[int(NR / 2) + 1] }'
-}
-# drain_spread WHO-FR: "min median max spread%" of the drain seconds, the
-# spread being (max - min) / median.
-drain_spread() {
-    local k
-    for k in ${runs_of[$1]}; do echo "${d_drain[$k]}"; done | sort -n | awk '
-        { v[NR] = $1 }
-        END { m = v[int(NR / 2) + 1]; printf "%.2f %.2f %.2f %.1f\n", v[1], m, v[NR], 100 * (v[NR] - v[1]) / m }'
-}
 declare -A r_drain r_total r_wall r_rss r_cpu r_pgcpu r_join r_first r_flushes r_flush_s
 for fr in "${flush_rows[@]}"; do
     k=$(median_run "new-$fr")
