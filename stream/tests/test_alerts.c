@@ -10,7 +10,9 @@
  * updates, low / restored crossings (across batches, several in one batch,
  * a key never seen, a per-product threshold), state kept across a new
  * connection, live equal to replay (oracle again); re-applying
- * sql/alerts.sql while a flush transaction is open; the error path.
+ * sql/alerts.sql while a flush transaction is open; the error path; the
+ * consistency check sql/checks/alerts.sql printing nothing after batches
+ * that fire every rule and listing exactly the row of each error planted.
  *
  * Each batch is what sink_flush() will do: BEGIN, the raw rows inserted
  * into the raw tables and, as the rows newly stored, into the session's
@@ -22,8 +24,11 @@
  * or when no connection can be made, the program exits 77 (skipped).
  * tests/integration/test_alerts_pg.sh runs it on a throwaway cluster with
  * sql/init.sql and sql/alerts.sql applied, and sets ECOM_ALERTS_SQL (the
- * file, for the re-apply case; skipped without it). Every run uses user
- * and product ids of its own and deletes its rows at the end.
+ * file, for the re-apply case; skipped without it) and ECOM_ALERTS_CHECK
+ * (sql/checks/alerts.sql, for the check's case, which runs first and needs
+ * a database holding no other rows, since the check reads every row;
+ * skipped without it). Every run uses user and product ids of its own and
+ * deletes its rows at the end.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1138,6 +1143,242 @@ static void test_result_add(void **state)
     assert_int_equal(t.us, 11);
 }
 
+/* ---- the consistency check -------------------------------------------- */
+
+/* Deletes this run's rows (ids "<run>-..."). */
+static void delete_run_rows(void)
+{
+    char like[64];
+
+    snprintf(like, sizeof(like), "%s-%%", run);
+    q("DELETE FROM transaction_items WHERE transaction_id IN"
+      " (SELECT transaction_id FROM transactions WHERE user_id LIKE $1)",
+      1, like);
+    q("DELETE FROM transactions WHERE user_id LIKE $1", 1, like);
+    q("DELETE FROM fraud_alerts WHERE user_id LIKE $1", 1, like);
+    q("DELETE FROM inventory_updates WHERE product_id LIKE $1", 1, like);
+    q("DELETE FROM inventory_levels WHERE product_id LIKE $1", 1, like);
+    q("DELETE FROM inventory_alerts WHERE product_id LIKE $1", 1, like);
+    q("DELETE FROM inventory_thresholds WHERE product_id LIKE $1", 1, like);
+}
+
+/* Runs sql/checks/alerts.sql with psql (extra: -v settings, may be NULL)
+ * and returns its output (stdout and stderr) in out; 0 when it ran, 1 when
+ * ECOM_ALERTS_CHECK is not set. A failing psql fails the test. */
+static int run_check(char *out, size_t size, const char *extra)
+{
+    const char *path = getenv("ECOM_ALERTS_CHECK");
+    char cmd[1024];
+    size_t len = 0, n;
+    FILE *f;
+    int st;
+
+    out[0] = '\0';
+    if (path == NULL || *path == '\0')
+        return 1;
+    assert_null(strchr(path, '\''));
+    snprintf(cmd, sizeof(cmd), "psql -X -q -v ON_ERROR_STOP=1 %s -f '%s' 2>&1", extra ? extra : "",
+             path);
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    while (len + 1 < size && (n = fread(out + len, 1, size - 1 - len, f)) > 0)
+        len += n;
+    out[len] = '\0';
+    st = pclose(f);
+    if (st != 0)
+        fail_msg("the check failed (status %d): %s", st, out);
+    return 0;
+}
+
+static void check_consistent_with(const char *extra)
+{
+    char out[8192];
+
+    run_check(out, sizeof(out), extra);
+    if (out[0] != '\0')
+        fail_msg("sql/checks/alerts.sql lists differences:\n%s", out);
+}
+
+/* The check lists exactly one line, starting "kind|table|key|". */
+static void check_lists_only(const char *kind, const char *table, const char *key)
+{
+    char out[8192], want[512];
+    const char *nl;
+
+    snprintf(want, sizeof(want), "%s|%s|%s|", kind, table, key);
+    run_check(out, sizeof(out), NULL);
+    nl = strchr(out, '\n');
+    if (strncmp(out, want, strlen(want)) != 0 || nl == NULL || nl[1] != '\0')
+        fail_msg("the check should list only \"%s...\", it lists:\n%s", want, out);
+}
+
+/* Corrupts one row with the statement corrupt (parameter $1: p1, may be
+ * NULL), expects the check to list only that row, and undoes it with
+ * repair (parameter $1: p1 too). */
+static void plant(const char *corrupt, const char *repair, const char *p1, const char *kind,
+                  const char *table, const char *key)
+{
+    q(corrupt, p1 ? 1 : 0, p1);
+    check_lists_only(kind, table, key);
+    q(repair, p1 ? 1 : 0, p1);
+    check_consistent_with(NULL);
+}
+
+/* sql/checks/alerts.sql (ECOM_ALERTS_CHECK; skipped without it; run first,
+ * on a database holding no other rows) prints nothing after batches that
+ * fire every rule, grow a velocity count, make a stale update and cross a
+ * default and a per-product threshold both ways; lists exactly the row of
+ * each error planted (an alert deleted, added, its details changed; a
+ * level's stock and state changed, a level deleted, added; an inventory
+ * alert deleted, added, its state changed); follows its -v thresholds. */
+static void test_check(void **state)
+{
+    static const int big[] = {20};
+    alerts_conf_t c = alerts_conf_default();
+    char a[6][37], late[37], v[37], w[3][37], id[37], low_id[37], u[64], uv[64], uw[64];
+    char p1[64], p2[64], p3[64], key[128], out[8192], details[512];
+
+    (void)state;
+    if (run_check(out, sizeof(out), NULL) != 0)
+        skip();
+    if (out[0] != '\0')
+        fail_msg("the database is not consistent before the test:\n%s", out);
+    run_id(u, sizeof(u), "chk");
+    run_id(uv, sizeof(uv), "chk-v");
+    run_id(uw, sizeof(uw), "chk-w");
+    run_id(p1, sizeof(p1), "Pchk");
+    run_id(p2, sizeof(p2), "Pchk-thr");
+    run_id(p3, sizeof(p3), "Pchk-conf");
+    q("INSERT INTO inventory_thresholds (product_id, threshold) VALUES ($1, 50)", 1, p2);
+
+    begin();
+    for (int i = 0; i < 6; i++)
+        add_txn(a[i], u, base_ms + i * 1000);              /* the 6th: velocity 6 */
+    add_txn_full(v, uv, base_ms, "6000.00", 0, 1, big);   /* high, mismatch, spike */
+    add_inv(p1, "NYC", 30, base_ms);
+    add_inv_at(low_id, p1, "NYC", 10, base_ms + 1000, 0, -1); /* low */
+    add_inv(p1, "NYC", 5, base_ms - 1000);                /* stale */
+    add_inv(p1, "LAX", 8, base_ms);                       /* low, a key never seen */
+    apply_default(NULL);
+    check_consistent_with(NULL);
+
+    begin();
+    add_txn(late, u, base_ms - 500);                      /* the 5th: 6; the 6th: 7 */
+    add_inv(p1, "NYC", 25, base_ms + 2000);               /* restored */
+    add_inv(p2, "NYC", 40, base_ms);                      /* low by its own 50 */
+    apply_default(NULL);
+    assert_int_equal(pgq_int(conn, "SELECT count(*) FROM fraud_alerts WHERE user_id IN ($1, $2)", 2, u, uv), 5);
+    assert_int_equal(pgq_int(conn, "SELECT count(*) FROM inventory_alerts WHERE product_id IN ($1, $2)", 2, p1, p2),
+                     4);
+    check_consistent_with(NULL);
+
+    /* fraud_alerts: deleted, added, details changed */
+    q("CREATE TEMP TABLE saved_fraud AS SELECT * FROM fraud_alerts", 0);
+    snprintf(key, sizeof(key), "%s velocity", a[4]);
+    plant("DELETE FROM fraud_alerts WHERE transaction_id = $1 AND rule = 'velocity'",
+          "INSERT INTO fraud_alerts SELECT * FROM saved_fraud WHERE transaction_id = $1 AND rule = 'velocity'",
+          a[4], "missing", "fraud_alerts", key);
+    snprintf(key, sizeof(key), "%s high_value", a[0]);
+    plant("INSERT INTO fraud_alerts (transaction_id, user_id, rule, severity, details, event_time)"
+          " SELECT transaction_id, user_id, 'high_value', 'medium', '{}', event_time FROM transactions"
+          " WHERE transaction_id = $1",
+          "DELETE FROM fraud_alerts WHERE transaction_id = $1 AND rule = 'high_value'", a[0], "extra",
+          "fraud_alerts", key);
+    pgq_text(conn, details, sizeof(details),
+             "SELECT details::text FROM fraud_alerts WHERE transaction_id = $1 AND rule = 'velocity'", 1, a[5]);
+    assert_non_null(strstr(details, "\"count\": 7"));
+    snprintf(key, sizeof(key), "%s velocity", a[5]);
+    plant("UPDATE fraud_alerts SET details = jsonb_set(details, '{count}', '6')"
+          " WHERE transaction_id = $1 AND rule = 'velocity'",
+          "UPDATE fraud_alerts f SET details = s.details FROM saved_fraud s"
+          " WHERE f.alert_id = s.alert_id AND f.transaction_id = $1",
+          a[5], "differs", "fraud_alerts", key);
+    snprintf(key, sizeof(key), "%s amount_mismatch", v);
+    plant("UPDATE fraud_alerts SET severity = 'low' WHERE transaction_id = $1 AND rule = 'amount_mismatch'",
+          "UPDATE fraud_alerts SET severity = 'high' WHERE transaction_id = $1 AND rule = 'amount_mismatch'",
+          v, "differs", "fraud_alerts", key);
+    q("DROP TABLE saved_fraud", 0);
+
+    /* inventory_levels: stock, state, deleted, added */
+    q("CREATE TEMP TABLE saved_levels AS SELECT * FROM inventory_levels", 0);
+    snprintf(key, sizeof(key), "%s/NYC", p1);
+    plant("UPDATE inventory_levels SET current_stock = 26 WHERE product_id = $1 AND warehouse_location = 'NYC'",
+          "UPDATE inventory_levels SET current_stock = 25 WHERE product_id = $1 AND warehouse_location = 'NYC'",
+          p1, "differs", "inventory_levels", key);
+    snprintf(key, sizeof(key), "%s/LAX", p1);
+    plant("UPDATE inventory_levels SET stock_state = 'ok' WHERE product_id = $1 AND warehouse_location = 'LAX'",
+          "UPDATE inventory_levels SET stock_state = 'low' WHERE product_id = $1 AND warehouse_location = 'LAX'",
+          p1, "differs", "inventory_levels", key);
+    snprintf(key, sizeof(key), "%s/NYC", p2);
+    plant("DELETE FROM inventory_levels WHERE product_id = $1",
+          "INSERT INTO inventory_levels SELECT * FROM saved_levels WHERE product_id = $1", p2, "missing",
+          "inventory_levels", key);
+    snprintf(key, sizeof(key), "%s/MIA", p1);
+    plant("INSERT INTO inventory_levels (product_id, warehouse_location, current_stock, event_time, event_id)"
+          " SELECT product_id, 'MIA', current_stock, event_time, event_id FROM inventory_levels"
+          " WHERE product_id = $1 AND warehouse_location = 'NYC'",
+          "DELETE FROM inventory_levels WHERE product_id = $1 AND warehouse_location = 'MIA'", p1, "extra",
+          "inventory_levels", key);
+    q("DROP TABLE saved_levels", 0);
+
+    /* inventory_alerts: deleted, added, state changed */
+    q("CREATE TEMP TABLE saved_inv AS SELECT * FROM inventory_alerts", 0);
+    snprintf(key, sizeof(key), "%s/NYC %s", p1, low_id);
+    plant("DELETE FROM inventory_alerts WHERE event_id = $1",
+          "INSERT INTO inventory_alerts SELECT * FROM saved_inv WHERE event_id = $1", low_id, "missing",
+          "inventory_alerts", key);
+    plant("UPDATE inventory_alerts SET state = 'restored' WHERE event_id = $1",
+          "UPDATE inventory_alerts SET state = 'low' WHERE event_id = $1", low_id, "differs",
+          "inventory_alerts", key);
+    plant("UPDATE inventory_alerts SET previous_stock = NULL WHERE event_id = $1",
+          "UPDATE inventory_alerts SET previous_stock = 30 WHERE event_id = $1", low_id, "differs",
+          "inventory_alerts", key);
+    pgq_uuid(id);
+    snprintf(key, sizeof(key), "%s/NYC %s", p1, id);
+    plant("INSERT INTO inventory_alerts (product_id, warehouse_location, current_stock, threshold, state,"
+          " event_time, event_id) SELECT product_id, warehouse_location, current_stock, threshold, state,"
+          " event_time, $1 FROM saved_inv"
+          " WHERE product_id LIKE '%-Pchk' AND warehouse_location = 'NYC' AND state = 'low'",
+          "DELETE FROM inventory_alerts WHERE event_id = $1", id, "extra", "inventory_alerts", key);
+    q("DROP TABLE saved_inv", 0);
+
+    /* other thresholds than those applied: differences */
+    run_check(out, sizeof(out), "-v velocity_count=6");
+    snprintf(key, sizeof(key), "extra|fraud_alerts|%s velocity|", a[4]);
+    assert_non_null(strstr(out, key));
+    run_check(out, sizeof(out), "-v low_stock=5");
+    snprintf(key, sizeof(key), "extra|inventory_alerts|%s/NYC %s|", p1, low_id);
+    assert_non_null(strstr(out, key));
+
+    /* thresholds configured: the check with the same -v settings agrees,
+     * with the defaults it does not */
+    delete_run_rows();
+    check_consistent_with(NULL);
+    c.velocity_count = 2;
+    c.velocity_window_ms = 10000;
+    c.high_value_cents = 1000;
+    c.max_quantity = 1;
+    c.low_stock = 120;
+    begin();
+    for (int i = 0; i < 3; i++)
+        add_txn_full(w[i], uw, base_ms + i * 4000, i ? "10.01" : "10.00", 1, 1, big);
+    add_inv(p3, "NYC", 110, base_ms);
+    apply_commit(&c, NULL);
+    assert_int_equal(pgq_int(conn, "SELECT count(*) FROM fraud_alerts WHERE user_id = $1", 1, uw), 6);
+    check_consistent_with("-v velocity_count=2 -v velocity_window_ms=10000 -v high_value_cents=1000"
+                          " -v max_quantity=1 -v low_stock=120");
+    run_check(out, sizeof(out), NULL);
+    snprintf(key, sizeof(key), "extra|fraud_alerts|%s velocity|", w[2]);
+    assert_non_null(strstr(out, key));
+    snprintf(key, sizeof(key), "extra|inventory_alerts|%s/NYC ", p3);
+    assert_non_null(strstr(out, key));
+    assert_int_equal(pgq_int(conn, "SELECT count(*) FROM inventory_levels WHERE product_id = $1 AND stock_state = 'low'",
+                             1, p3),
+                     1);
+    delete_run_rows();
+    check_consistent_with(NULL);
+}
+
 /* ---- setup ------------------------------------------------------------ */
 
 static int group_setup(void **state)
@@ -1153,19 +1394,8 @@ static int group_setup(void **state)
 /* Deletes this run's rows. */
 static int group_teardown(void **state)
 {
-    char like[64];
-
     (void)state;
-    snprintf(like, sizeof(like), "%s-%%", run);
-    q("DELETE FROM transaction_items WHERE transaction_id IN"
-      " (SELECT transaction_id FROM transactions WHERE user_id LIKE $1)",
-      1, like);
-    q("DELETE FROM transactions WHERE user_id LIKE $1", 1, like);
-    q("DELETE FROM fraud_alerts WHERE user_id LIKE $1", 1, like);
-    q("DELETE FROM inventory_updates WHERE product_id LIKE $1", 1, like);
-    q("DELETE FROM inventory_levels WHERE product_id LIKE $1", 1, like);
-    q("DELETE FROM inventory_alerts WHERE product_id LIKE $1", 1, like);
-    q("DELETE FROM inventory_thresholds WHERE product_id LIKE $1", 1, like);
+    delete_run_rows();
     PQfinish(conn);
     conn = NULL;
     return 0;
@@ -1176,6 +1406,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conf),
         cmocka_unit_test(test_result_add),
+        cmocka_unit_test(test_check), /* first: before any other case's rows */
         cmocka_unit_test(test_velocity_five_then_six),
         cmocka_unit_test(test_velocity_boundary),
         cmocka_unit_test(test_velocity_every_after_fifth),
