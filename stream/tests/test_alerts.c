@@ -1226,8 +1226,9 @@ static void plant(const char *corrupt, const char *repair, const char *p1, const
 
 /* sql/checks/alerts.sql (ECOM_ALERTS_CHECK; skipped without it; run first,
  * on a database holding no other rows) prints nothing after batches that
- * fire every rule, grow a velocity count, make a stale update and cross a
- * default and a per-product threshold both ways; lists exactly the row of
+ * fire every rule, grow a velocity count, make a stale update, cross a
+ * default and a per-product threshold both ways and start the offsets over
+ * (a new Kafka cluster); lists exactly the row of
  * each error planted (an alert deleted, added, its details changed; a
  * level's stock and state changed, a level deleted, added; an inventory
  * alert deleted, added, its state changed); follows its -v thresholds. */
@@ -1267,9 +1268,15 @@ static void test_check(void **state)
     add_inv(p1, "NYC", 25, base_ms + 2000);               /* restored */
     add_inv(p2, "NYC", 40, base_ms);                      /* low by its own 50 */
     apply_default(NULL);
+    check_consistent_with(NULL);
+
+    /* a new Kafka cluster: offsets start over, arrival is commit order */
+    begin();
+    add_inv_at(id, p1, "NYC", 3, base_ms + 3000, 0, 0);   /* low again */
+    apply_default(NULL);
     assert_int_equal(pgq_int(conn, "SELECT count(*) FROM fraud_alerts WHERE user_id IN ($1, $2)", 2, u, uv), 5);
     assert_int_equal(pgq_int(conn, "SELECT count(*) FROM inventory_alerts WHERE product_id IN ($1, $2)", 2, p1, p2),
-                     4);
+                     5);
     check_consistent_with(NULL);
 
     /* fraud_alerts: deleted, added, details changed */
@@ -1302,8 +1309,8 @@ static void test_check(void **state)
     /* inventory_levels: stock, state, deleted, added */
     q("CREATE TEMP TABLE saved_levels AS SELECT * FROM inventory_levels", 0);
     snprintf(key, sizeof(key), "%s/NYC", p1);
-    plant("UPDATE inventory_levels SET current_stock = 26 WHERE product_id = $1 AND warehouse_location = 'NYC'",
-          "UPDATE inventory_levels SET current_stock = 25 WHERE product_id = $1 AND warehouse_location = 'NYC'",
+    plant("UPDATE inventory_levels SET current_stock = 4 WHERE product_id = $1 AND warehouse_location = 'NYC'",
+          "UPDATE inventory_levels SET current_stock = 3 WHERE product_id = $1 AND warehouse_location = 'NYC'",
           p1, "differs", "inventory_levels", key);
     snprintf(key, sizeof(key), "%s/LAX", p1);
     plant("UPDATE inventory_levels SET stock_state = 'ok' WHERE product_id = $1 AND warehouse_location = 'LAX'",
@@ -1338,7 +1345,7 @@ static void test_check(void **state)
     plant("INSERT INTO inventory_alerts (product_id, warehouse_location, current_stock, threshold, state,"
           " event_time, event_id) SELECT product_id, warehouse_location, current_stock, threshold, state,"
           " event_time, $1 FROM saved_inv"
-          " WHERE product_id LIKE '%-Pchk' AND warehouse_location = 'NYC' AND state = 'low'",
+          " WHERE product_id LIKE '%-Pchk' AND warehouse_location = 'NYC' AND previous_stock = 30",
           "DELETE FROM inventory_alerts WHERE event_id = $1", id, "extra", "inventory_alerts", key);
     q("DROP TABLE saved_inv", 0);
 
