@@ -1,6 +1,7 @@
 # tests/integration/lib.sh - shared helpers for the integration tests:
-# TAP-like ok/not ok accounting, a temp dir removed on exit, free ports, and
-# starting/stopping the dev broker and a throwaway PostgreSQL.
+# TAP-like ok/not ok accounting, a temp dir removed on exit, free ports,
+# starting/stopping the dev broker and a throwaway PostgreSQL, emptying it
+# between scenarios and running the consistency checks of sql/checks/.
 # Source it after setting nothing; it reads $1 (the build's bin dir) from the
 # caller's "$@" via lib_init "$@".
 #
@@ -224,6 +225,39 @@ start_pg() {
 # sql QUERY: one query against the throwaway PostgreSQL, unaligned, no headers.
 sql() {
     psql -X -A -t -q -c "$1"
+}
+
+# reset_tables: empties what ecom-stream stores (raw rows, dead letters,
+# offsets, gaps, the window and alert tables), so that the next scenario
+# starts from nothing, its consistency checks included; the catalog and
+# inventory_thresholds stay.
+reset_tables() {
+    sql 'truncate user_events, transactions, transaction_items, inventory_updates, dead_letter_events,
+        stream_offsets, stream_gaps, product_window_metrics, category_window_metrics,
+        traffic_window_metrics, trending_products, window_users, window_sessions, fraud_alerts,
+        inventory_levels, inventory_alerts' >/dev/null
+}
+
+# run_checks NAME [PSQL_ARGS...]: the consistency checks sql/checks/windows.sql
+# and sql/checks/alerts.sql on the database of the PG* variables (or the
+# one of -d DB among PSQL_ARGS), one check each: it lists no difference;
+# else its first 20 lines are shown. PSQL_ARGS go to both: pass the -v
+# settings matching the scenario's ecom-stream flags (e.g. -v low_stock=50
+# for --low-stock-threshold 50); each check reads only its own.
+run_checks() {
+    local name=$1 f out
+    shift
+    for f in windows alerts; do
+        out=$(mktemp "$tmp/check.XXXXXX")
+        psql -X -q -At -v ON_ERROR_STOP=1 "$@" -f "$repo/sql/checks/$f.sql" >"$out" 2>&1 ||
+            echo "psql failed: exit $?" >>"$out"
+        if [[ ! -s $out ]]; then
+            ok "$name: sql/checks/$f.sql lists no difference"
+        else
+            not_ok "$name: sql/checks/$f.sql lists $(wc -l <"$out") lines:"
+            head -n 20 "$out" | sed 's/^/    /'
+        fi
+    done
 }
 
 # consume_all TOPICS...: every message of the topics, as topic<TAB>key<TAB>value.

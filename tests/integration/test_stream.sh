@@ -6,7 +6,8 @@
 #  - the metrics endpoint (counts equal the simulator's), /health, SIGTERM;
 #  - re-running over the same data stores nothing twice;
 #  - a hostile corpus produced with kcat: each message dead-lettered with its
-#    own reason, valid messages around them stored, the daemon still running.
+#    own reason, valid messages around them stored, the daemon still running;
+#  - after each part, the consistency checks of sql/checks/ list nothing.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
@@ -74,6 +75,7 @@ check "item counts agree" 0 \
     "$(sql 'select count(*) from transactions t where item_count is distinct from (select count(*) from transaction_items i where i.transaction_id = t.transaction_id)')"
 check "offsets cover every message" "$(sj 'j["delivered"]')" "$(sql "select sum(next_offset) from stream_offsets where consumer_group = 'ecom-stream'")"
 grep -q 'progress: ' "$tmp/stream.err" && ok "progress lines printed" || not_ok "no progress lines"
+run_checks "fault-injected run"
 
 # --- a second run over the same data stores nothing new (offsets resume)
 before=$(sql 'select count(*) from user_events')
@@ -82,6 +84,7 @@ check "second run stores nothing twice" "$before" "$(sql 'select count(*) from u
 # --- a new consumer group re-reads everything; ids dedup the raw tables
 expect_status "new group over the same data" 0 "$stream" -p 0 -P 0 -g replay --exit-when-idle 3
 check "replay group: user_events unchanged" "$before" "$(sql 'select count(*) from user_events')"
+run_checks "second run and replay group"
 
 # --- hostile corpus between valid messages
 good=$(sql "select count(*) from user_events")
@@ -118,4 +121,5 @@ check "invalid UTF-8 stored escaped" 1 "$(sql "select count(*) from dead_letter_
 check "null value recorded as null" 1 "$(sql "select count(*) from dead_letter_events where payload_encoding = 'null' and kafka_key = 'U0010'")"
 check "2 MB message kept as a 4096-byte prefix with its size in the dead letters" "1 4096 $(wc -c <"$tmp/big") t" \
     "$(sql "select count(*), max(length(payload)), max(payload_bytes), bool_and(payload_truncated) from dead_letter_events where kafka_key = 'U0012' and payload_encoding = 'utf8' and payload = left('{\"x\":\"' || repeat('a', 4090), 4096)" | tr '|' ' ')"
+run_checks "hostile corpus"
 finish

@@ -7,16 +7,14 @@
 #  - retention: offsets the broker no longer holds end up in stream_gaps;
 #  - Kafka unreachable (the dev broker's SIGUSR1/SIGUSR2 outage): /health
 #    says so, nothing is lost, nothing stored twice;
-#  - a new Kafka cluster (restarted dev broker): offsets start over, recorded.
+#  - a new Kafka cluster (restarted dev broker): offsets start over, recorded;
+# after each, the consistency checks of sql/checks/ list nothing.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 sim=$bin/ecom-simulator
 stream=$bin/ecom-stream
 stored() { sql 'select (select count(*) from user_events) + (select count(*) from transactions) + (select count(*) from inventory_updates)'; }
-reset_tables() {
-    sql 'truncate user_events, transactions, transaction_items, inventory_updates, dead_letter_events, stream_offsets, stream_gaps' >/dev/null
-}
 # wait_for_rows N: until at least N rows are stored (or 120 s)
 wait_for_rows() {
     for _ in $(seq 1200); do (($(stored) >= $1)) && return 0; sleep 0.1; done
@@ -45,6 +43,7 @@ partial=$(stored)
 check_range "rows stored at the kill" 60000 199999 "$partial"
 expect_status "restart after kill -9 exits 0 when idle" 0 "$stream" -p 0 -P 0 --exit-when-idle 3
 expect_exact "kill -9" "$tmp/kill.json"
+run_checks "kill -9"
 stop_broker
 reset_tables
 
@@ -65,6 +64,7 @@ check "instance B exits 0" 0 "$rc_b"
 grep -q 'assigned' "$tmp/a.err" && grep -q 'assigned' "$tmp/b.err" \
     && ok "both instances were assigned partitions" || not_ok "an instance got no partitions"
 expect_exact "two instances" "$tmp/two.json"
+run_checks "two instances"
 stop_broker
 reset_tables
 
@@ -93,6 +93,7 @@ check "stream survives the outage and exits 0" 0 "$rc"
 grep -q 'paused consumption' "$tmp/pg.err" && ok "partitions paused during the outage" || not_ok "no pause logged"
 grep -q 'postgres DOWN' "$tmp/pg.err" && ok "progress shows postgres DOWN" || not_ok "outage not in progress lines"
 expect_exact "PostgreSQL outage" "$tmp/pgdown.json"
+run_checks "PostgreSQL outage"
 stop_broker
 reset_tables
 
@@ -107,6 +108,7 @@ check "the dropped range is recorded" 1 "$gaps"
 missing=$(sql "select coalesce(sum(last_missing_offset - first_missing_offset + 1), 0) from stream_gaps")
 check "stored + recorded missing = produced" 60000 $(($(stored) + missing))
 grep -q 'no longer held by the broker' "$tmp/err" && ok "the gap is logged as an error" || not_ok "gap not logged"
+run_checks "retention"
 stop_broker
 reset_tables
 
@@ -141,6 +143,7 @@ rc=0
 wait "$pid" || rc=$?
 check "stream exits 0 after the Kafka outage" 0 "$rc"
 check "no event stored twice" "$want" "$(stored)"
+run_checks "Kafka outage"
 
 # --- a restarted dev broker is a new, empty cluster: the stored offsets
 # belong to the old one, so every partition starts over and says so (more
@@ -162,4 +165,5 @@ else
     check "every partition's reset recorded" 6 "$(sql "select count(*) from stream_gaps where kind = 'reset'")"
     grep -q 'were stored for Kafka cluster' "$tmp/err" && ok "the reset is logged" || not_ok "reset not logged"
 fi
+run_checks "a new Kafka cluster"
 finish

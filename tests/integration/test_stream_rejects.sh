@@ -19,7 +19,8 @@
 #    then one where the first and the last are (one partition), stored or
 #    dead-lettered exactly, /health 200, lag 0;
 #  - a second run stores and dead-letters nothing more; a new consumer group
-#    re-reads everything: the raw tables unchanged, its own dead letters.
+#    re-reads everything: the raw tables unchanged, its own dead letters;
+#  - after each part, the consistency checks of sql/checks/ list nothing.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
@@ -180,6 +181,7 @@ check_range "rejection warnings are rate-limited (10 per 10 s)" 1 $((10 * ((SECO
 grep -q 'PostgreSQL rejected [0-9]* of the [0-9]* valid messages of the batch: dead-lettered, the rest committed' "$tmp/s1.err" \
     && ok "the rest are summed up" || not_ok "no summary of the rejections"
 grep -q 'postgres DOWN' "$tmp/s1.err" && not_ok "progress said postgres DOWN" || ok "progress never said postgres DOWN"
+run_checks "corpus"
 
 # --- live: batches of rejected messages only, then first and last rejected
 uuid() { /usr/bin/python3 -c 'import uuid; print(uuid.uuid4())'; }
@@ -236,6 +238,7 @@ kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
 check "live: SIGTERM, exit 0" 0 "$rc"
+run_checks "live"
 
 # --- a second run stores nothing twice; a new group re-reads everything
 counts=$(stored_counts)
@@ -250,4 +253,5 @@ oracle "$tmp/corpus2" "$tmp/expected2" >/dev/null
 check "replay group: its own dead letters, exactly the rejected messages" ok \
     "$(compare_dead_letters replay "$tmp/expected2")"
 check "replay group: offsets = every message" "$((delivered + 40))" "$(committed replay)"
+run_checks "second run and replay group"
 finish
