@@ -133,9 +133,18 @@ void analytics_usage(void)
 
 #define NEW_TABLE(t) "CREATE TEMP TABLE IF NOT EXISTS new_" t " (LIKE " t ") ON COMMIT DELETE ROWS"
 
+/* The groups of preagg.h, with the raw table's column types. */
+#define GROUPS_TABLE(t, cols)                                                  \
+    "CREATE TEMP TABLE IF NOT EXISTS " t " ON COMMIT DELETE ROWS AS SELECT " cols \
+    " FROM user_events WITH NO DATA"
+
 const char *const analytics_session_sql[] = {
     NEW_TABLE("user_events"), NEW_TABLE("transactions"), NEW_TABLE("transaction_items"),
-    NEW_TABLE("inventory_updates"), NULL};
+    NEW_TABLE("inventory_updates"),
+    GROUPS_TABLE("new_user_event_groups",
+                 "event_time AS window_start, late, event_type, product_id, product_name, category, "
+                 "0::bigint AS events, event_time AS last_time, price"),
+    GROUPS_TABLE("new_user_sessions", "event_time AS window_start, user_id, session_id"), NULL};
 
 int analytics_apply(PGconn *conn, const analytics_conf_t *conf, const char *consumer_group,
                     int partitions, analytics_result_t *res, PGresult **error)

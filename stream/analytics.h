@@ -6,7 +6,9 @@
  * stored, and one call that runs both SQL modules on them.
  *
  * sink.c calls analytics_session_sql() after connecting, fills new_* while
- * it stores the raw rows, and calls analytics_apply() once the offsets are
+ * it stores the raw rows (for user events whose ids are all new, their
+ * groups in new_user_event_groups and new_user_sessions instead: preagg.h),
+ * and calls analytics_apply() once the offsets are
  * updated, inside the same transaction: figures, alerts and offsets commit
  * or roll back together. Its totals are added to the caller's metrics only
  * after the COMMIT.

@@ -35,6 +35,7 @@
 #include "sink.h"
 #include "db.h"
 #include "elog.h"
+#include "preagg.h"
 #include "reject.h"
 #include "rows.h"
 #include "ts.h"
@@ -69,6 +70,7 @@ struct sink {
                                           * live or dead, since TRUNCATE */
     analytics_conf_t analytics;
     int analytics_on; /* new_* filled and analytics_apply() in every flush */
+    preagg_t preagg;  /* the user events' groups of a direct write */
     int64_t next_state_us; /* when a commit reads windows_state() again */
 };
 
@@ -219,6 +221,7 @@ sink_t *sink_new(const char *conninfo, const char *consumer_group,
     s->conninfo = conninfo ? strdup(conninfo) : NULL;
     s->group = strdup(consumer_group);
     s->app_name = strdup(app_name ? app_name : "ecom-stream");
+    preagg_init(&s->preagg);
     if ((conninfo && s->conninfo == NULL) || s->group == NULL || s->app_name == NULL) {
         sink_destroy(s);
         return NULL;
@@ -232,6 +235,7 @@ void sink_destroy(sink_t *s)
         return;
     PQfinish(s->conn);
     buf_free(&s->rejected.buf);
+    preagg_free(&s->preagg);
     free(s->conninfo);
     free(s->group);
     free(s->app_name);
@@ -640,6 +644,26 @@ static int run_script(sink_t *s, const char *what, const char *sql)
     return rc;
 }
 
+/* COPYs the groups of s->preagg into the analytics' tables. Returns 0, or
+ * -1 with *sql the failed statement and *err its error. */
+static int write_groups(sink_t *s, const char **sql, PGresult **err)
+{
+    static const char groups_sql[] = "COPY new_user_event_groups (" PREAGG_COLS_GROUPS ") FROM STDIN";
+    static const char sessions_sql[] = "COPY new_user_sessions (" PREAGG_COLS_SESSIONS ") FROM STDIN";
+    const preagg_t *p = &s->preagg;
+    long long copied;
+
+    *sql = groups_sql;
+    if (p->groups.len > 0 &&
+        db_copy_in(s->conn, groups_sql, p->groups.data, p->groups.len, &copied, err) != 0)
+        return -1;
+    *sql = sessions_sql;
+    if (p->sessions.len > 0 &&
+        db_copy_in(s->conn, sessions_sql, p->sessions.data, p->sessions.len, &copied, err) != 0)
+        return -1;
+    return 0;
+}
+
 /* The common case: no event of the batch is stored yet, so its raw rows
  * are COPYed straight into the raw tables, as fast as psql's \copy.
  * Returns 0; 1 when an id was already stored (use the staging path); 2
@@ -650,15 +674,22 @@ static int write_direct(sink_t *s, const batch_t *b, sink_result_t *res, PGresul
     for (int t = 0; t < BATCH_RAW_TABLES; t++) {
         const batch_buf_t *buf = &b->tables[t];
         long long copied = 0;
-        const char *state, *sql = s->analytics_on ? targets[t].new_sql : targets[t].direct_sql;
+        /* With analytics the rows go to new_<table> (analytics.h), and from
+         * there into the raw table: one transfer from here either way.
+         * User events go straight in, and their groups (preagg.h) to the
+         * analytics, unless grouping them failed. */
+        int grouped = s->analytics_on && t == BATCH_USER_EVENTS &&
+                      preagg_user_events(&s->preagg, buf->buf.data, buf->buf.len,
+                                         s->analytics.windows.window_ms) == 0;
+        int via_new = s->analytics_on && !grouped;
+        const char *state, *sql = via_new ? targets[t].new_sql : targets[t].direct_sql;
         PGresult *r = NULL;
 
         if (buf->buf.len == 0)
             continue;
-        /* With analytics the rows go to new_<table> (analytics.h), and from
-         * there into the raw table: one transfer from here either way. */
         if (db_copy_in(s->conn, sql, buf->buf.data, buf->buf.len, &copied, err) == 0 &&
-            (!s->analytics_on ||
+            (!grouped || write_groups(s, &sql, err) == 0) &&
+            (!via_new ||
              (r = db_try(s->conn, (sql = targets[t].from_new_sql), 0, NULL, PGRES_COMMAND_OK, err)) != NULL)) {
             res->inserted[t] = r != NULL ? db_cmd_tuples(r) : copied;
             PQclear(r);

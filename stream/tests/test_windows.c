@@ -40,6 +40,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analytics.h"
 #include "buf.h"
 #include "db.h"
 #include "elog.h"
@@ -128,17 +129,11 @@ static const char *ms_text(char buf[24], int64_t ms)
 
 static PGconn *instance(void)
 {
-    static const char *const tables[] = {"user_events", "transactions", "transaction_items",
-                                         "inventory_updates"};
     PGconn *c = PQconnectdb("");
-    char sql[160];
 
     assert_int_equal(PQstatus(c), CONNECTION_OK);
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(sql, sizeof(sql),
-                 "CREATE TEMP TABLE new_%s (LIKE %s) ON COMMIT DELETE ROWS", tables[i], tables[i]);
-        run(c, sql, 0, NULL);
-    }
+    for (size_t i = 0; analytics_session_sql[i] != NULL; i++)
+        run(c, analytics_session_sql[i], 0, NULL);
     return c;
 }
 
