@@ -17,6 +17,7 @@
 #  E. a transactional producer: committed transactions stored exactly once,
 #     no false gaps; aborted transactions and marker holes only where the
 #     broker writes markers (the dev broker does not: a "skip -" line says so).
+# After each run the consistency checks of sql/checks/ list nothing.
 # Measured times are printed as "# ..." lines and in the check names.
 # Needs root for the nftables rule (C) and the SIGSTOP/pg_ctl of the
 # cluster run by "postgres"; ECOM_TEST_FAULTS=AC runs only some scenarios.
@@ -49,9 +50,6 @@ frozen=
 now_ms() { date +%s%3N; }
 note() { printf '# %s\n' "$*"; }
 stored() { sql 'select (select count(*) from user_events) + (select count(*) from transactions) + (select count(*) from inventory_updates)'; }
-reset_tables() {
-    sql 'truncate user_events, transactions, transaction_items, inventory_updates, dead_letter_events, stream_offsets, stream_gaps' >/dev/null
-}
 offsets_sum() { # GROUP
     sql "select coalesce(sum(next_offset), 0) from stream_offsets where consumer_group = '$1'"
 }
@@ -291,6 +289,7 @@ crash_run() {
         expect_exact "$label" "$tmp/crash.json" "$group"
         stop_stream "$pid" "$label"
     fi
+    run_checks "$label"
     if ! grep -q ' progress: ' "$tmp/$label.err"; then
         not_ok "$label: the log has no progress line: nothing to judge it by"
     elif grep -q 'another instance' "$tmp/$label.err"; then
@@ -359,6 +358,7 @@ scenario_b() {
     check "frozen: simulator exits 0" 0 "$rc"
     expect_status "frozen: restarted stream exits 0 when idle" 0 "$stream" -g "$group" -p 0 -P 0 --exit-when-idle 3
     expect_exact "frozen" "$tmp/frozen.json" "$group"
+    run_checks "frozen"
     stop_broker
     reset_tables
 }
@@ -434,6 +434,7 @@ scenario_c() {
     check "partition: simulator stopped by SIGTERM exits 0" 0 "$rc"
     expect_status "partition: restarted stream exits 0 when idle" 0 "$stream" -g "$group" -p 0 -P 0 --exit-when-idle 3
     expect_exact "partition" "$tmp/part.json" "$group"
+    run_checks "partition"
     stop_broker
     reset_tables
 }
@@ -473,6 +474,7 @@ scenario_d() {
         check_range "coop: instance ${x^^} stored events" 1 10000000 "${n:-none}"
     done
     expect_exact "coop" "$tmp/coop.json" "$group"
+    run_checks "coop"
     for x in a b; do
         if grep -E ' (ERROR|WARN): ' "$tmp/c$x.err" >"$tmp/c$x.bad"; then
             note "coop: instance ${x^^} warned:"
@@ -577,6 +579,7 @@ scenario_e() {
         "$(($(kcat -Q -b "$bootstrap" -t user-events:0:-1 -t user-events:1:-1 | sed -n 's/.* offset \([0-9]*\)$/\1/p' | paste -sd+)))" \
         "$(offsets_sum "$group")"
     ((abort == 0)) || check "txn: aborted events not stored" 0 "$(count_ids A)"
+    run_checks "txn"
     stop_broker
     reset_tables
 }

@@ -12,7 +12,8 @@
 #      short retention.ms would delete the active segment too, and a
 #      partition emptied to its end shows the stream no gap to record);
 #      once its log start offset has moved (kcat -Q) the stream starts,
-#      records a 'retention' gap, and stored + missing = produced.
+#      records a 'retention' gap, and stored + missing = produced;
+# after each, the consistency checks of sql/checks/ list nothing.
 # test_stream_recovery.sh checks the same against the mock broker.
 #
 # Usage: tests/integration/test_stream_kafka.sh [BIN_DIR]
@@ -25,9 +26,6 @@ kafka_local=$repo/scripts/kafka-local.sh
 
 stored() { sql 'select (select count(*) from user_events) + (select count(*) from transactions) + (select count(*) from inventory_updates)'; }
 valid_unique() { json_get "$1" "sum(v['valid_unique'] for v in j['topics'].values())"; }
-reset_tables() {
-    sql 'truncate user_events, transactions, transaction_items, inventory_updates, dead_letter_events, stream_offsets, stream_gaps' >/dev/null
-}
 # fresh_kafka: the broker stopped, its data removed, started again: a new
 # cluster (new cluster id) on the same ports.
 fresh_kafka() {
@@ -58,6 +56,7 @@ check "offsets cover every delivered message" "$(json_get "$tmp/a.json" 'j["deli
 check "no gaps on an intact log" 0 "$(sql 'select count(*) from stream_gaps')"
 expect_status "a second stream run over the same log exits 0" 0 "$stream" -p 0 -P 0 --exit-when-idle 3
 check "the second run stores nothing twice" "$(valid_unique "$tmp/a.json")" "$(stored)"
+run_checks "(a) two runs over one log"
 
 # --- (c) a wiped, reformatted broker: a new cluster
 before=$(stored)
@@ -74,6 +73,8 @@ check "stored: both clusters' events" $((before + $(valid_unique "$tmp/c.json"))
 check "every partition with stored offsets records a reset" "$partitions" \
     "$(sql "select count(*) from stream_gaps where kind = 'reset'")"
 grep -q 'were stored for Kafka cluster' "$tmp/c.err" && ok "the reset is logged" || not_ok "reset not logged"
+# The new cluster's offsets start over: arrival order is commit order here.
+run_checks "(c) both clusters"
 
 # --- (b) retention deletes segments while the stream is stopped
 reset_tables
@@ -106,6 +107,7 @@ missing=$(sql "select coalesce(sum(last_missing_offset - first_missing_offset + 
 check_range "missing at least the deleted range" "$start_offset" "$n" "$missing"
 check "stored + recorded missing = produced" "$produced" $(($(stored) + missing))
 grep -q 'no longer held by the broker' "$tmp/b.err" && ok "the gap is logged as an error" || not_ok "gap not logged"
+run_checks "(b) retention"
 
 echo "# total $SECONDS s"
 finish
