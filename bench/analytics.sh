@@ -363,9 +363,12 @@ fresh_kafka() {
 
 # start_stream NAME: ecom-stream with its defaults (and -a) in the
 # background on a fresh group, its log in $tmp/NAME.err; waits until it has
-# every partition. Sets st_pid, st_port, st_group.
+# every partition. Sets st_pid, st_port, st_group, st_pg0 (the server's CPU
+# seconds so far) and st_load0 (the 1-minute load average).
 start_stream() {
     local i n
+    st_load0=$(cut -d' ' -f1 /proc/loadavg)
+    st_pg0=$(pg_cpu)
     st_port=$(free_port)
     st_group=bench-$1-$RANDOM
     "$bin/ecom-stream" -b "$bootstrap" -g "$st_group" -p "$st_port" -P 10 "${stream_args[@]}" 2>"$tmp/$1.err" &
@@ -380,13 +383,25 @@ start_stream() {
     done
 }
 
-# stop_stream: SIGTERM to the ecom-stream of start_stream, which must exit 0.
+# stop_stream: SIGTERM to the ecom-stream of start_stream, which must exit
+# 0. Sets st_cpu (its user+system seconds), st_pgcpu (the server's since
+# start_stream) and st_load1 (the load average before stopping).
 stop_stream() {
     local rc=0
+    st_load1=$(cut -d' ' -f1 /proc/loadavg)
+    st_cpu=$(sed 's/^.*) //' "/proc/$st_pid/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }')
     kill -TERM "$st_pid" 2>/dev/null || true
     wait_pid "$st_pid" 30 || rc=$?
     forget "$st_pid"
     ((rc == 0)) || die "ecom-stream exited with status $rc after SIGTERM"
+    st_pgcpu=$(fnum %.2f 'b - a' -v a="$st_pg0" -v b="$(pg_cpu)")
+}
+
+# flush_stats PROM: "flushes seconds" of ecom-stream's flush transactions
+# in the /metrics dump PROM.
+flush_stats() {
+    awk '$1 == "ecom_stream_flushes_total" { n = $2 } $1 == "ecom_stream_flush_duration_seconds_sum" { s = $2 }
+         END { printf "%d %.1f\n", n, s }' "$1"
 }
 
 # kafka_ts: every message's Kafka timestamp (topic, partition, offset, ms)
@@ -400,6 +415,28 @@ kafka_ts() {
     done
     sql "TRUNCATE bench_seed.kafka_ts"
     sql "\\copy bench_seed.kafka_ts FROM '$tmp/kts.tsv'"
+}
+
+# arrival_rate: messages per second arriving at the broker over the run:
+# the messages of every partition (a fresh broker: offsets from 0) over the
+# span from the first message's Kafka timestamp to the last one's
+# (LogAppendTime: the broker's clock).
+arrival_rate() {
+    local t p first=0 last=0 n=0 ts hi
+    for t in "${topics[@]}"; do
+        for p in $(seq 0 $((partitions - 1))); do
+            hi=$(kcat -Q -b "$bootstrap" -t "$t:$p:-1" | awk '/ offset / { print $NF }') ||
+                die "kcat -Q failed for $t [$p]"
+            [[ $hi =~ ^[0-9]+$ ]] || die "kcat -Q gave no end offset for $t [$p]"
+            ((hi > 0)) || continue
+            n=$((n + hi))
+            ts=$(kcat -C -b "$bootstrap" -t "$t" -p "$p" -o 0 -c 1 -e -q -f '%T\n')
+            ((first == 0 || ts < first)) && first=$ts
+            ts=$(kcat -C -b "$bootstrap" -t "$t" -p "$p" -o "$((hi - 1))" -c 1 -e -q -f '%T\n')
+            ((ts <= last)) || last=$ts
+        done
+    done
+    fnum %.0f '(l > f ? 1000 * n / (l - f) : 0)' -v n="$n" -v f="$first" -v l="$last"
 }
 
 # visibility FROM_S: "p50 p99 max count unmatched" (ms) of commit timestamp
@@ -448,7 +485,7 @@ simulate() {
 }
 
 # sim_done NAME SECONDS: waits for the simulator of simulate, which must
-# exit 0 and deliver every message; sets sim_t1, sim_delivered, sim_rate.
+# exit 0 and deliver every message; sets sim_t1 and sim_delivered.
 sim_done() {
     local rc=0
     wait_pid "$sim_pid" $(($2 + 150)) || rc=$?
@@ -458,7 +495,6 @@ sim_done() {
     sim_delivered=$(json "$tmp/$1.json" 'j["delivered"]')
     [[ $sim_delivered == "$(json "$tmp/$1.json" 'j["produced"]')" ]] ||
         die "ecom-simulator ($1) delivered $sim_delivered of $(json "$tmp/$1.json" 'j["produced"]') messages"
-    sim_rate=$(json "$tmp/$1.json" '"%.0f" % (j["delivered"] / j["elapsed_s"])')
 }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -491,6 +527,7 @@ fi
 
 declare -A d_drain d_rss d_cpu d_pgcpu d_join d_flushes d_flush_s runs_of
 if ((drain_runs > 0)); then
+    tp_load0=$(cut -d' ' -f1 /proc/loadavg)
     order=()
     for ((i = 0; i < drain_runs; i++)); do
         if ((i % 2 == 0)); then order+=(A B); else order+=(B A); fi
@@ -515,6 +552,7 @@ if ((drain_runs > 0)); then
         say "  drain ${d_drain[$key]} s, $(eps "$messages" "${d_drain[$key]}") events/s (assigned at $s_join s," \
             "peak RSS $((s_rss / 1024)) MB, CPU $s_cpu s, PG CPU $s_pgcpu s)"
     done
+    tp_load1=$(cut -d' ' -f1 /proc/loadavg)
 fi
 
 # ------------------------------------------------------------------ 4 (Spark)
@@ -526,6 +564,7 @@ if ((spark_events > 0)); then
         preload "$spark_events" "$seed"
         sentinels
     fi
+    sp_load0=$(cut -d' ' -f1 /proc/loadavg)
     sp_summary="ecom-simulator --max-rate -n $spark_events -s $seed + $((3 * partitions)) sentinels = $messages messages"
     cp "$tmp/preload.json" "$tmp/spark-preload.json"
     say "Spark comparison: ecom-stream (analytics on) draining $messages messages"
@@ -610,6 +649,7 @@ if ((spark_events > 0)); then
     win_sums=$(sql "SELECT 'views ' || sum(views) || ', add_to_carts ' || sum(add_to_carts) || ', orders ' || sum(orders)
         || ', units ' || sum(units_sold) || ', revenue ' || sum(revenue) FROM ($ecom_rows) x")
     sp_ran=1
+    sp_load1=$(cut -d' ' -f1 /proc/loadavg)
     say "  Spark: $sp_eps events/s, last window final after $sp_final s; windows agree: $agree"
 fi
 
@@ -643,9 +683,12 @@ latency_run() {
     lat[$name-hp50]=$a lat[$name-hp99]=$b lat[$name-hn]=$c
     read -r a b c < <(finality "$warmup")
     lat[$name-fin-n]=$a lat[$name-fin-min]=$b lat[$name-fin-max]=$c
-    lat[$name-delivered]=$sim_delivered lat[$name-rate]=$sim_rate
+    lat[$name-delivered]=$sim_delivered lat[$name-rate]=$(arrival_rate)
     lat[$name-rss]=$(awk '$1 == "process_resident_memory_bytes" { printf "%.0f", $2 / 1024 }' "$tmp/$name-end.prom")
-    say "  $sim_delivered messages ($sim_rate events/s): p50 ${lat[$name-p50]} ms, p99 ${lat[$name-p99]} ms," \
+    read -r a b < <(flush_stats "$tmp/$name-end.prom")
+    lat[$name-flushes]=$a lat[$name-flush-s]=$b lat[$name-cpu]=$st_cpu lat[$name-pgcpu]=$st_pgcpu
+    lat[$name-load]="$st_load0 -> $st_load1"
+    say "  $sim_delivered messages (${lat[$name-rate]} events/s at the broker): p50 ${lat[$name-p50]} ms, p99 ${lat[$name-p99]} ms," \
         "max ${lat[$name-max]} ms (histogram p99 ${lat[$name-hp99]} ms)"
 }
 
@@ -734,9 +777,11 @@ PY
     stop_stream
     check_live soak
     read -r soak_hp50 soak_hp99 soak_hn _ < <(latency_quantiles "$tmp/soak-end.prom" "$tmp/soak-warm.prom")
-    soak_delivered=$sim_delivered soak_achieved=$sim_rate
+    soak_delivered=$sim_delivered soak_achieved=$(arrival_rate) soak_sim_s=$(json "$tmp/soak.json" 'j["elapsed_s"]')
     soak_sets=$(sql "SELECT (SELECT count(*) FROM window_users) + (SELECT count(*) FROM window_sessions)")
     soak_db_mb=$(sql "SELECT round(pg_database_size(current_database()) / 1048576.0)")
+    read -r soak_flushes soak_flush_s < <(flush_stats "$tmp/soak-end.prom")
+    soak_cpu=$st_cpu soak_pgcpu=$st_pgcpu soak_load="$st_load0 -> $st_load1"
     /usr/bin/python3 - "$tmp/soak.jsonl" "$sim_t0" "$sim_t1" "$flat_pct" "$flat_mb" >"$tmp/soak.txt" <<'PY'
 import json, sys
 path, t0, t1, pct, mb = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
@@ -789,16 +834,23 @@ result=$repo/bench/results/analytics-$(date +%Y%m%d-%H%M%S).txt
 # verdict TEXT OK: one goal line.
 verdict() { printf '%-74s %s\n' "$1" "$([[ $2 == 1 ]] && echo PASS || echo FAIL)"; }
 mb() { fnum %.1f 'k / 1024' -v k="$1"; }
-commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$repo" diff --quiet HEAD -- stream common sql CMakeLists.txt 2>/dev/null ||
-    commit+=" (the work tree has uncommitted changes in stream/, common/ or sql/)"
+# The binaries' source: their build tree's CMakeCache.txt names it (a git
+# work tree: its commit, and whether it had changes).
 built=$(date -u -r "$bin/ecom-stream" +%Y-%m-%dT%H:%MZ)
+bin_src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$bin/../CMakeCache.txt" 2>/dev/null || true)
+if [[ -n $bin_src ]] && src_commit=$(git -C "$bin_src" rev-parse --short HEAD 2>/dev/null); then
+    git -C "$bin_src" diff --quiet HEAD -- stream common CMakeLists.txt 2>/dev/null ||
+        src_commit+=", with uncommitted changes in stream/ or common/ now"
+    bin_src+=" (commit $src_commit)"
+fi
+sql_state=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$repo" diff --quiet HEAD -- sql 2>/dev/null || sql_state+=", with uncommitted changes"
 
 {
     echo "ecom-stream analytics benchmark (issue 9), $(date -u +%Y-%m-%dT%H:%M:%SZ), $bench_min min"
     echo "host: $(nproc) cores, $(uname -r), load average $load_start at start, $load_end at end"
-    echo "source: commit $commit; sql/ applied from the work tree"
-    echo "$("$bin/ecom-stream" --version | sed -n 1p) in $bin (built $built);" \
+    echo "binaries: $bin, built $built from ${bin_src:-an unknown source}; schema: $repo/sql at $sql_state"
+    echo "$("$bin/ecom-stream" --version | sed -n 1p);" \
         "$(sql 'SHOW server_version' | cut -d' ' -f1 | sed 's/^/PostgreSQL /') ($pg_settings)"
     echo "ecom-stream defaults: $stream_defaults${stream_args[*]:+; extra arguments in every run: ${stream_args[*]}}"
     echo "broker: $(broker_label), $partitions partitions per topic, a fresh one per real-time phase"
@@ -836,7 +888,8 @@ built=$(date -u -r "$bin/ecom-stream" +%Y-%m-%dT%H:%MZ)
         fi
         echo "CPU s: ecom-stream's user+system (GNU time, whole process); PG CPU s: every PostgreSQL server"
         echo "process during the run (/proc). Raw rows checked after every run (valid_unique per topic plus the"
-        echo "sentinels, items = sum(item_count), no dead letters, no gaps)."
+        echo "sentinels, items = sum(item_count), no dead letters, no gaps). Load average (1 min): $tp_load0 at the"
+        echo "first run's start, $tp_load1 after the last."
         verdict "analytics on >= ${goal_ratio}% of ingestion-only events/s ($ratio%)" \
             "$(fnum %d '(r >= g)' -v r="$ratio" -v g="$goal_ratio")"
     fi
@@ -844,7 +897,7 @@ built=$(date -u -r "$bin/ecom-stream" +%Y-%m-%dT%H:%MZ)
         echo
         echo "2. Window visibility latency: Kafka arrival (LogAppendTime) -> the event's window row committed"
         echo "   (the commit timestamp of the transaction that stored it), ecom-stream with its defaults"
-        printf '%-36s %8s %9s %7s %7s %8s %11s %10s\n' rate messages events/s 'p50 ms' 'p99 ms' 'max ms' \
+        printf '%-36s %8s %9s %7s %7s %8s %11s %10s\n' rate messages arrived/s 'p50 ms' 'p99 ms' 'max ms' \
             'hist p99 ms' 'RSS MB'
         for n in lat-default lat-high; do
             if [[ $n == lat-default ]]; then
@@ -860,6 +913,8 @@ built=$(date -u -r "$bin/ecom-stream" +%Y-%m-%dT%H:%MZ)
             echo "  $n: steady state ${lat[$n-n]} events; whole run: p50 ${lat[$n-all-p50]} ms, p99" \
                 "${lat[$n-all-p99]} ms, max ${lat[$n-all-max]} ms over ${lat[$n-all-n]}; histogram (ecom-stream's" \
                 "commit_latency_seconds, same start) p50 ${lat[$n-hp50]} ms over ${lat[$n-hn]}"
+            echo "    ecom-stream CPU ${lat[$n-cpu]} s, PostgreSQL CPU ${lat[$n-pgcpu]} s; ${lat[$n-flushes]} flushes," \
+                "${lat[$n-flush-s]} s in flush transactions; load average ${lat[$n-load]}"
             if ((lat[$n-fin-n] > 0)); then
                 echo "    windows final after their end (commit - window_end): ${lat[$n-fin-n]} traffic windows," \
                     "${lat[$n-fin-min]} to ${lat[$n-fin-max]} s"
@@ -869,7 +924,9 @@ built=$(date -u -r "$bin/ecom-stream" +%Y-%m-%dT%H:%MZ)
         done
         echo "Per event: pg_xact_commit_timestamp(xmin) of its raw row (the flush transaction also upserts its"
         echo "window rows) minus its Kafka timestamp, read back with kcat -f %T and joined on (topic, partition,"
-        echo "offset). RSS MB: ecom-stream's process_resident_memory_bytes at the end."
+        echo "offset). arrived/s: the messages over the span of their Kafka timestamps (below the rate asked for"
+        echo "when the producer could not keep up with it). RSS MB: ecom-stream's process_resident_memory_bytes"
+        echo "at the end."
         verdict "p99 visibility < 1 s at the default rates (${lat[lat-default-p99]} ms)" \
             "$(fnum %d '(p < g)' -v p="${lat[lat-default-p99]}" -v g="$goal_p99_ms")"
         verdict "p99 visibility < 1 s at $latency_rate events/s (${lat[lat-high-p99]} ms)" \
@@ -879,8 +936,8 @@ built=$(date -u -r "$bin/ecom-stream" +%Y-%m-%dT%H:%MZ)
         sv() { sed -n "s/^$1=//p" "$tmp/soak.txt"; }
         span=$(sv span)
         echo
-        echo "3. RSS soak: ecom-simulator -m $(multiplier "$soak_rate") -d $soak_s ($soak_delivered messages," \
-            "$soak_achieved events/s), ecom-stream with its defaults"
+        echo "3. RSS soak: ecom-simulator -m $(multiplier "$soak_rate") -d $soak_s ($soak_delivered messages in its" \
+            "$soak_sim_s s, $soak_achieved events/s arrived), ecom-stream with its defaults"
         printf '%-24s %12s %11s %14s %12s %14s %12s\n' "" 'mean RSS MB' 'max RSS MB' state_entries 'state_bytes' \
             stored_open_win open_windows
         read -r fm fx <<<"$(sv first)"
@@ -899,6 +956,12 @@ built=$(date -u -r "$bin/ecom-stream" +%Y-%m-%dT%H:%MZ)
         echo "Kept up: every delivered message committed $soak_lag s after the simulator ended; commit latency"
         echo "(histogram) after the first span p50 $soak_hp50 ms, p99 $soak_hp99 ms over $soak_hn messages;"
         echo "window_users + window_sessions rows at the end: $soak_sets; database size $soak_db_mb MB."
+        echo "ecom-stream CPU $soak_cpu s, PostgreSQL CPU $soak_pgcpu s; $soak_flushes flushes, $soak_flush_s s in"
+        echo "flush transactions; load average (1 min) $soak_load."
+        if [[ $(fnum %d '(l > 5)' -v l="$soak_lag") == 1 ]]; then
+            echo "ecom-stream fell behind the simulator (drained $soak_lag s after it ended): its RSS includes the"
+            echo "backlog it fetched ahead and the larger batches, not only its steady state."
+        fi
         verdict "RSS flat: last span mean - first <= max(${flat_pct}%, $flat_mb MB) ($gmb MB of $(sv allow) allowed)" \
             "$(sv flat)"
     fi
@@ -931,6 +994,7 @@ built=$(date -u -r "$bin/ecom-stream" +%Y-%m-%dT%H:%MZ)
         echo "  sql/checks/windows.sql on ecom-stream's tables: $se_check differences (${se_check_s} s)."
         echo "  Spark peer's own checks: $(sk checks_failed) failed; rows dropped by its watermark:" \
             "$(sk dropped_by_watermark); ecom-stream's late events: $se_late."
+        echo "Load average (1 min): $sp_load0 before ecom-stream's run, $sp_load1 after Spark's."
         verdict "ecom-stream events/s >= ${goal_spark_x}x Spark's (${x_eps}x)" \
             "$(fnum %d '(x >= g)' -v x="$x_eps" -v g="$goal_spark_x")"
         verdict "ecom-stream peak RSS < 1/${goal_spark_mem} of Spark's (1/${x_mem})" \
