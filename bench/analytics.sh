@@ -115,8 +115,12 @@
 #                           [--soak-rate N] [--spark-events N] [-s SEED]
 #                           [-p PARTITIONS] [-a ECOM_STREAM_ARG]...
 #                           [--spark-arg ARG]... [--bin DIR]
-# Defaults take about 30 to 40 minutes here, most of it the soak (10 min)
-# and Spark (1,000,000 events: 7 to 13 min). Environment: ECOM_BENCH_KEEP=1
+# Defaults took 21.6 minutes here (load average 2 to 5), most of it the
+# soak (10 min) and Spark (1,000,000 events: 4.5 min plus start-up; the
+# peer's header measured 6.5 to 13 min on busier days). Note that a
+# --max-rate preload spans little event time: 1,000,000 events fill one or
+# two 30 s windows, so the comparison covers 10 to 20 product rows (every
+# figure of them, summed over all the events). Environment: ECOM_BENCH_KEEP=1
 # keeps the run's temp dir (logs, samples).
 # Exit status: 0 when the runs completed, whatever the verdicts; 1 when a run
 # failed, a count did not match or the two engines' windows differ; 2 on a
