@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uuid/uuid.h>
 
 void pgq_uuid(char out[37])
@@ -63,4 +64,29 @@ void pgq_text(PGconn *c, char *out, size_t size, const char *sql, int n, ...)
     snprintf(out, size, "%s",
              PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "");
     PQclear(res);
+}
+
+int pgq_run_check(const char *env, const char *args, const char *extra, char *out, size_t size)
+{
+    const char *path = getenv(env);
+    char cmd[1024];
+    size_t len = 0, n;
+    FILE *f;
+    int st;
+
+    out[0] = '\0';
+    if (path == NULL || *path == '\0')
+        return 1;
+    assert_null(strchr(path, '\''));
+    snprintf(cmd, sizeof(cmd), "psql -X -q -v ON_ERROR_STOP=1 %s %s -f '%s' 2>&1", args ? args : "",
+             extra ? extra : "", path);
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    while (len + 1 < size && (n = fread(out + len, 1, size - 1 - len, f)) > 0)
+        len += n;
+    out[len] = '\0';
+    st = pclose(f);
+    if (st != 0)
+        fail_msg("the check failed (status %d): %s", st, out);
+    return 0;
 }

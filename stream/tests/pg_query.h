@@ -1,7 +1,8 @@
 /*
  * pg_query.h - query helpers shared by the cmocka tests that run against a
- * live PostgreSQL (test_sink.c, test_alerts.c): statements with text
- * parameters where any error fails the running test, and random ids.
+ * live PostgreSQL (test_sink.c, test_alerts.c, test_windows.c): statements
+ * with text parameters where any error fails the running test, random ids,
+ * and the runs of the sql/checks/ scripts.
  */
 #ifndef ECOM_STREAM_TESTS_PG_QUERY_H
 #define ECOM_STREAM_TESTS_PG_QUERY_H
@@ -25,5 +26,11 @@ long long pgq_int(PGconn *c, const char *sql, int n, ...);
 
 /* The first column of the first row as text ("" for none or NULL). */
 void pgq_text(PGconn *c, char *out, size_t size, const char *sql, int n, ...);
+
+/* Runs the psql script named by the environment variable env with psql
+ * (args, extra: more psql arguments such as -v settings, either may be
+ * NULL) and returns its output (stdout and stderr) in out; 0 when it ran,
+ * 1 when env is not set. A failing psql fails the test. */
+int pgq_run_check(const char *env, const char *args, const char *extra, char *out, size_t size);
 
 #endif

@@ -1167,27 +1167,7 @@ static void delete_run_rows(void)
  * ECOM_ALERTS_CHECK is not set. A failing psql fails the test. */
 static int run_check(char *out, size_t size, const char *extra)
 {
-    const char *path = getenv("ECOM_ALERTS_CHECK");
-    char cmd[1024];
-    size_t len = 0, n;
-    FILE *f;
-    int st;
-
-    out[0] = '\0';
-    if (path == NULL || *path == '\0')
-        return 1;
-    assert_null(strchr(path, '\''));
-    snprintf(cmd, sizeof(cmd), "psql -X -q -v ON_ERROR_STOP=1 %s -f '%s' 2>&1", extra ? extra : "",
-             path);
-    f = popen(cmd, "r");
-    assert_non_null(f);
-    while (len + 1 < size && (n = fread(out + len, 1, size - 1 - len, f)) > 0)
-        len += n;
-    out[len] = '\0';
-    st = pclose(f);
-    if (st != 0)
-        fail_msg("the check failed (status %d): %s", st, out);
-    return 0;
+    return pgq_run_check("ECOM_ALERTS_CHECK", NULL, extra, out, size);
 }
 
 static void check_consistent_with(const char *extra)

@@ -44,6 +44,7 @@
 #include "buf.h"
 #include "db.h"
 #include "elog.h"
+#include "pg_query.h"
 #include "ts.h"
 #include "windows.h"
 
@@ -370,28 +371,7 @@ static double score(int64_t ws, int *is_anomaly)
  * ECOM_WINDOWS_CHECK is not set. */
 static int run_check(char *out, size_t size, const char *extra)
 {
-    const char *path = getenv("ECOM_WINDOWS_CHECK");
-    char cmd[1024];
-    size_t len = 0, n;
-    FILE *f;
-    int st;
-
-    out[0] = '\0';
-    if (path == NULL || *path == '\0')
-        return 1;
-    assert_null(strchr(path, '\''));
-    snprintf(cmd, sizeof(cmd),
-             "psql -X -q -v ON_ERROR_STOP=1 -v consumer_group=" GROUP " %s -f '%s' 2>&1",
-             extra ? extra : "", path);
-    f = popen(cmd, "r");
-    assert_non_null(f);
-    while (len + 1 < size && (n = fread(out + len, 1, size - 1 - len, f)) > 0)
-        len += n;
-    out[len] = '\0';
-    st = pclose(f);
-    if (st != 0)
-        fail_msg("the check failed (status %d): %s", st, out);
-    return 0;
+    return pgq_run_check("ECOM_WINDOWS_CHECK", "-v consumer_group=" GROUP, extra, out, size);
 }
 
 static void check_consistent_with(const char *extra)
