@@ -343,12 +343,7 @@ spark_port() {
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 if [[ $mode == bench ]]; then
     [[ -x $bin/ecom-simulator ]] || die "no ecom-simulator in \"$bin\"" "build it (scripts/build.sh) or pass --bin DIR"
-    port=$(free_port)
-    export ECOM_PGDATA=$tmp/pg PGPORT=$port ECOM_PG_QUIET=1
-    export POSTGRES_DB=ecommerce POSTGRES_USER=ecom POSTGRES_PASSWORD=ecom_bench
-    export PGHOST=localhost PGDATABASE=ecommerce PGUSER=ecom PGPASSWORD=ecom_bench
-    pg_started=1
-    "$repo/scripts/pg-local.sh" start >&2 || die "could not start PostgreSQL"
+    start_pg
     start_broker 3
     say "Kafka at $bootstrap, PostgreSQL on localhost:$PGPORT; load average $load_start"
     say "preloading: ecom-simulator --max-rate -n $events -s $seed"
