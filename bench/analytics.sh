@@ -321,14 +321,7 @@ cleanup() {
     [[ -z $spark_pid ]] || stop_pid "$spark_pid" 90
     for pid in "${my_pids[@]}" "${bg_pids[@]}"; do stop_pid "$pid" 20; done
     stop_broker
-    if [[ -n $pg_started ]]; then
-        "$repo/scripts/pg-local.sh" stop >/dev/null 2>&1 || true
-    fi
-    if [[ -n ${ECOM_BENCH_KEEP:-} ]]; then
-        say "kept the run's files in $tmp (ECOM_BENCH_KEEP)"
-    else
-        rm -rf -- "$tmp"
-    fi
+    end_run
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -171,6 +171,20 @@ eps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }'; 
 topics=(user-events transactions inventory-updates)
 tables=(user_events transactions transaction_items inventory_updates)
 
+# end_run: what every benchmark's EXIT trap does last: stops the cluster of
+# start_pg (when started) and removes $tmp, or keeps it with
+# ECOM_BENCH_KEEP=1.
+end_run() {
+    if [[ -n ${pg_started:-} ]]; then
+        "$repo/scripts/pg-local.sh" stop >/dev/null 2>&1 || true
+    fi
+    if [[ -n ${ECOM_BENCH_KEEP:-} ]]; then
+        say "kept the run's files in $tmp (ECOM_BENCH_KEEP)"
+    else
+        rm -rf -- "$tmp"
+    fi
+}
+
 # start_pg: a throwaway cluster in $tmp on a free port (as
 # tests/integration/lib.sh does); exports the PG* variables.
 start_pg() {

@@ -313,14 +313,7 @@ cleanup() {
     [[ -z $job_pid ]] || wait "$job_pid" 2>/dev/null || true
     [[ -z $sampler_pid ]] || wait "$sampler_pid" 2>/dev/null || true
     stop_broker
-    if [[ -n $pg_started ]]; then
-        "$repo/scripts/pg-local.sh" stop >/dev/null 2>&1 || true
-    fi
-    if [[ -n ${ECOM_BENCH_KEEP:-} ]]; then
-        say "kept the run's files in $tmp (ECOM_BENCH_KEEP)"
-    else
-        rm -rf -- "$tmp"
-    fi
+    end_run
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -223,10 +223,7 @@ cleanup() {
         kill -TERM "$pid" 2>/dev/null || true
     done
     stop_broker
-    if [[ -n $pg_started ]]; then
-        "$repo/scripts/pg-local.sh" stop >/dev/null 2>&1 || true
-    fi
-    rm -rf -- "$tmp"
+    end_run
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
