@@ -856,7 +856,7 @@ ingest_t *ingest_new(const ingest_conf_t *conf, metrics_t *m, char *errbuf, size
         "session.timeout.ms", "10000",
         "heartbeat.interval.ms", "1000",
         "fetch.wait.max.ms", "50",
-        "queued.max.messages.kbytes", "32768", /* prefetch: half the default, bounds RSS */
+        "queued.max.messages.kbytes", "16384", /* prefetch: a quarter of the default, bounds RSS */
         "enable.partition.eof", "false",
         "statistics.interval.ms", "1000",     /* broker states, for /health */
         NULL,

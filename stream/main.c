@@ -42,7 +42,7 @@ typedef struct {
 
 static stream_conf_t conf = {
     .group = "ecom-stream",
-    .flush_rows = 20000,
+    .flush_rows = 50000,
     .flush_bytes = 16 * 1024 * 1024,
     .flush_ms = 100,
     .max_message_bytes = SCHEMA_MAX_MESSAGE_BYTES,
@@ -64,7 +64,7 @@ static void usage(void)
     printf("PostgreSQL options:\n"
            "  -d, --dbname=CONNINFO      connection string or URI (default: libpq's PG* variables)\n\n");
     printf("Batching:\n"
-           "      --flush-rows=N         flush after N messages (default: 20000)\n"
+           "      --flush-rows=N         flush after N messages (default: 50000)\n"
            "      --flush-bytes=N        flush when the batch holds N bytes of rows (default: 16777216)\n"
            "      --flush-ms=MS          flush when the oldest message waited MS ms (default: 100)\n"
            "      --max-message-bytes=N  larger messages are dead-lettered (default: %d)\n"
