@@ -544,7 +544,7 @@ if ((drain_runs > 0)); then
         if ((i % 2 == 0)); then order+=(A B); else order+=(B A); fi
     done
     # Not timed: the first drain after the preload ran 20 to 30% slower
-    # whichever its mode (PostgreSQL creating and zero-filling the WAL
+    # whichever its mode (likely PostgreSQL creating and zero-filling the WAL
     # segments later drains recycle; the broker reading its log the first
     # time), which weighed on A alone.
     say "ecom-stream --no-analytics, warm-up (not timed): draining $messages messages into emptied tables"
