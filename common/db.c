@@ -1,7 +1,7 @@
 /*
  * db.c - libpq helpers (see db.h): the connection with retry and
- * deadlines, checked statements, COPY, recovery after a failure, and array
- * literals. Owns no connection: every function works on the caller's.
+ * deadlines, checked statements, COPY in and out, cancelling on a stop
+ * request, recovery after a failure, and array literals. Owns no connection: every function works on the caller's.
  */
 #include "db.h"
 #include "elog.h"
@@ -9,8 +9,10 @@
 #include "term.h"
 #include "ts.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define COPY_CHUNK (256 * 1024)
 #define MAX_PARAMS 12
@@ -208,6 +210,113 @@ int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len,
     if (!sent && !logged)
         db_log_error("could not send COPY data", conn, NULL, sql);
     return sent && !logged ? 0 : -1;
+}
+
+int db_copy_out(PGconn *conn, const char *sql, int (*sink)(void *ctx, const char *row, size_t len),
+                void *ctx, long long *copied)
+{
+    PGresult *res = PQexec(conn, sql);
+    char *row = NULL;
+    int n, ok = 1, failed = 0;
+
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        db_log_error("could not start COPY", conn, res, sql);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    while ((n = PQgetCopyData(conn, &row, 0)) > 0) {
+        if (ok && sink(ctx, row, (size_t)n) != 0)
+            ok = 0;
+        PQfreemem(row);
+    }
+    if (n == -2)
+        db_log_error("COPY failed", conn, NULL, sql);
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            *copied = db_cmd_tuples(res);
+        } else if (!failed) {
+            failed = 1;
+            db_log_error("COPY failed", conn, res, sql);
+        }
+        PQclear(res);
+    }
+    return ok && !failed && n != -2 ? 0 : -1;
+}
+
+struct db_canceller {
+    pthread_t thread;
+    PGcancel *cancel;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int stop;
+};
+
+static void *canceller_main(void *arg)
+{
+    db_canceller_t *c = arg;
+    int sent = 0;
+    char err[256];
+
+    pthread_mutex_lock(&c->lock);
+    while (!c->stop) {
+        struct timespec until;
+
+        if (!sent && term_requested()) {
+            sent = 1;
+            pthread_mutex_unlock(&c->lock);
+            if (PQcancel(c->cancel, err, sizeof(err)) != 1)
+                LOG_WARN("could not cancel the running statement: %s", err);
+            pthread_mutex_lock(&c->lock);
+            continue;
+        }
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->cond, &c->lock, &until);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+db_canceller_t *db_canceller_start(PGconn *conn)
+{
+    db_canceller_t *c = calloc(1, sizeof(*c));
+
+    if (c == NULL || (c->cancel = PQgetCancel(conn)) == NULL) {
+        LOG_ERROR("could not set up statement cancellation: out of memory");
+        free(c);
+        return NULL;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    if (pthread_create(&c->thread, NULL, canceller_main, c) != 0) {
+        LOG_ERROR("could not start the statement canceller thread");
+        pthread_cond_destroy(&c->cond);
+        pthread_mutex_destroy(&c->lock);
+        PQfreeCancel(c->cancel);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void db_canceller_stop(db_canceller_t *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stop = 1;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    PQfreeCancel(c->cancel);
+    free(c);
 }
 
 int db_recover(PGconn *conn)

@@ -96,6 +96,23 @@ int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len,
  * COPY's result follows from PQgetResult either way. */
 int db_copy_send(PGconn *conn, const char *data, size_t len);
 
+/* Runs sql, a "COPY ... TO STDOUT", handing each row (as PostgreSQL sends
+ * it, newline included) to sink. Returns 0 with the row count in *copied,
+ * or -1 (logged). Once sink returns -1 the rest of the data is read and
+ * dropped, and -1 is returned. */
+int db_copy_out(PGconn *conn, const char *sql, int (*sink)(void *ctx, const char *row, size_t len),
+                void *ctx, long long *copied);
+
+/* A thread that cancels the statement running on conn (PQcancel) once
+ * term_requested() is set, checking every 50 ms; it cancels once, then
+ * idles until stopped. For a run-to-completion job whose statements may
+ * take minutes: SIGINT/SIGTERM end the statement instead of waiting for
+ * it. Returns NULL when the thread cannot start (logged). */
+typedef struct db_canceller db_canceller_t;
+db_canceller_t *db_canceller_start(PGconn *conn);
+/* Stops and frees it. Accepts NULL. */
+void db_canceller_stop(db_canceller_t *c);
+
 /* After a failed statement: rolls back an open transaction. Returns 0 when
  * conn is usable again (idle), -1 when it is broken or stuck (lost, still
  * inside a command such as an unfinished COPY, or the rollback failed):

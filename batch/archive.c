@@ -1,0 +1,209 @@
+/*
+ * archive.c - archive-raw (see run.h): an hour of each raw table as gzipped
+ * JSON lines under raw/<topic>/dt=YYYY-MM-DD/hr=HH.jsonl.gz, recorded in
+ * lake_archives, and the retention step that drops daily partitions only
+ * once all their hours are archived (ecom_drop_archived_day in
+ * sql/batch.sql).
+ *
+ * PostgreSQL builds the JSON (row_to_json, one object per row, ordered by
+ * event_time and id so a rerun writes the same bytes); COPY streams it out
+ * in CSV form with a delimiter and a quote character that JSON never holds
+ * unescaped (0x02, 0x01), so each line arrives as the object itself; this
+ * file only compresses and places it. A transaction's line items go inside
+ * it, as "items" ordered by line_no.
+ */
+#include "run.h"
+#include "db.h"
+#include "elog.h"
+#include "lake.h"
+#include "ts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LO "current_setting('ecom_batch.lo')::timestamptz"
+#define HI "current_setting('ecom_batch.hi')::timestamptz"
+#define COPY_JSON_LINES " TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
+
+typedef struct {
+    const char *topic;
+    const char *copy;
+    const char *items; /* the line items the file holds, or NULL */
+} archive_topic_t;
+
+static const archive_topic_t topics[] = {
+    {"user-events",
+     "COPY (SELECT row_to_json(e) FROM (SELECT * FROM user_events"
+     " WHERE event_time >= " LO " AND event_time < " HI " ORDER BY event_time, event_id) e)"
+     COPY_JSON_LINES,
+     NULL},
+    {"transactions",
+     "COPY (SELECT row_to_json(x) FROM ("
+     "SELECT t.*, coalesce(i.items, '[]'::json) AS items FROM transactions t"
+     " LEFT JOIN (SELECT transaction_id, event_time,"
+     "   json_agg(json_build_object('line_no', line_no, 'product_id', product_id,"
+     "            'product_name', product_name, 'price', price, 'quantity', quantity,"
+     "            'item_total', item_total) ORDER BY line_no) AS items"
+     "   FROM transaction_items WHERE event_time >= " LO " AND event_time < " HI
+     "   GROUP BY transaction_id, event_time) i"
+     " ON i.transaction_id = t.transaction_id AND i.event_time = t.event_time"
+     " WHERE t.event_time >= " LO " AND t.event_time < " HI
+     " ORDER BY t.event_time, t.transaction_id) x)" COPY_JSON_LINES,
+     "SELECT count(*) FROM transaction_items i"
+     " WHERE i.event_time >= $1::timestamptz AND i.event_time < $2::timestamptz"
+     "   AND EXISTS (SELECT 1 FROM transactions t"
+     "                WHERE t.transaction_id = i.transaction_id AND t.event_time = i.event_time)"},
+    {"inventory-updates",
+     "COPY (SELECT row_to_json(e) FROM (SELECT * FROM inventory_updates"
+     " WHERE event_time >= " LO " AND event_time < " HI " ORDER BY event_time, event_id) e)"
+     COPY_JSON_LINES,
+     NULL},
+};
+
+static int to_lake(void *ctx, const char *row, size_t len)
+{
+    return lake_write(ctx, row, len);
+}
+
+/* One topic's hour: the file, then its lake_archives row. */
+static int archive_topic(PGconn *conn, const archive_topic_t *t, const char *const hour[2],
+                         int64_t lo, const run_opts_t *o, run_result_t *r, char *err,
+                         size_t errsize)
+{
+    char rel[256], label[PERIOD_LABEL_LEN], srows[24], sitems[24], sbytes[24];
+    const char *params[6] = {t->topic, hour[0], srows, NULL, sbytes, rel};
+    long long copied = 0;
+    int64_t bytes = 0;
+    lake_file_t *f;
+    PGresult *res;
+
+    period_label(PERIOD_HOUR, lo, label); /* YYYY-MM-DDTHH */
+    snprintf(rel, sizeof(rel), "raw/%s/dt=%.10s/hr=%.2s.jsonl.gz", t->topic, label, label + 11);
+    if ((f = lake_open(o->lake_root, rel, o->gzip_level, err, errsize)) == NULL)
+        return -1;
+    if (db_copy_out(conn, t->copy, to_lake, f, &copied) != 0) {
+        snprintf(err, errsize, "archiving %s failed: %s", rel, PQerrorMessage(conn));
+        lake_abort(f);
+        return -1;
+    }
+    if (lake_commit(f, &bytes, err, errsize) != 0)
+        return -1;
+    if (t->items != NULL) {
+        res = db_run(conn, "could not count the archived line items", t->items, 2, hour,
+                     PGRES_TUPLES_OK);
+        if (res == NULL)
+            goto db_error;
+        snprintf(sitems, sizeof(sitems), "%s", PQgetvalue(res, 0, 0));
+        params[3] = sitems;
+        PQclear(res);
+    }
+    snprintf(srows, sizeof(srows), "%lld", copied);
+    snprintf(sbytes, sizeof(sbytes), "%lld", (long long)bytes);
+    res = db_run(conn, "could not record the archive in lake_archives",
+                 "INSERT INTO lake_archives (topic, hour, rows, items, bytes, path)"
+                 " VALUES ($1, $2, $3, $4, $5, $6)"
+                 " ON CONFLICT (topic, hour) DO UPDATE SET rows = EXCLUDED.rows,"
+                 " items = EXCLUDED.items, bytes = EXCLUDED.bytes, path = EXCLUDED.path,"
+                 " archived_at = now()",
+                 6, params, PGRES_COMMAND_OK);
+    if (res == NULL)
+        goto db_error;
+    PQclear(res);
+    r->rows += copied;
+    r->files++;
+    r->bytes += bytes;
+    return 0;
+db_error:
+    snprintf(err, errsize, "%s", PQerrorMessage(conn));
+    return -1;
+}
+
+int archive_hour(PGconn *conn, int64_t lo, int64_t hi, const run_opts_t *o, run_result_t *r,
+                 char *err, size_t errsize)
+{
+    char slo[32], shi[32];
+    const char *hour[2] = {slo, shi};
+
+    run_ts(lo, slo);
+    run_ts(hi, shi);
+    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
+        if (archive_topic(conn, &topics[i], hour, lo, o, r, err, errsize) != 0)
+            return -1;
+    return 0;
+}
+
+/* Drops one day in its own transaction; records it either way. */
+static int drop_day(PGconn *conn, const char *day, int64_t lo)
+{
+    const char *params[1] = {day};
+    int64_t started = ts_now_ms(), t0 = ts_monotonic_ms();
+    char err[1024];
+    long long dropped;
+    PGresult *res;
+    size_t n;
+
+    if (db_run_cmd(conn, "could not start the drop's transaction", "BEGIN") != 0)
+        goto fail;
+    res = db_run(conn, "could not drop the archived day", "SELECT ecom_drop_archived_day($1::date)",
+                 1, params, PGRES_TUPLES_OK);
+    if (res == NULL)
+        goto fail;
+    dropped = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    if (run_record(conn, "drop-archived", lo, lo + PERIOD_DAY_MS, dropped, started,
+                   ts_monotonic_ms() - t0, NULL) != 0 ||
+        db_run_cmd(conn, "could not commit the drop", "COMMIT") != 0)
+        goto fail;
+    LOG_INFO("dropped the %lld daily partitions of %s (every hour archived)", dropped, day);
+    return 0;
+fail:
+    snprintf(err, sizeof(err), "%s", PQerrorMessage(conn));
+    n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+        err[--n] = '\0';
+    if (db_recover(conn) == 0)
+        run_record(conn, "drop-archived", lo, lo + PERIOD_DAY_MS, 0, started,
+                   ts_monotonic_ms() - t0, err);
+    return -1;
+}
+
+int archive_drop_before(PGconn *conn, int64_t before_day)
+{
+    char before[32], rfc[TS_RFC3339_LEN];
+    const char *params[1] = {before};
+    PGresult *res;
+    int days, done = 0;
+
+    snprintf(before, sizeof(before), "%.10s", ts_format_rfc3339(before_day, rfc));
+    res = db_run(conn, "could not list the daily partitions",
+                 "SELECT DISTINCT to_char(to_date(substring(c.relname FROM '_p([0-9]{8})$'), 'YYYYMMDD'),"
+                 "                        'YYYY-MM-DD') AS day"
+                 "  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                 " WHERE i.inhparent IN ('user_events'::regclass, 'transactions'::regclass,"
+                 "                       'transaction_items'::regclass, 'inventory_updates'::regclass)"
+                 "   AND c.relname ~ '_p[0-9]{8}$'"
+                 "   AND to_date(substring(c.relname FROM '_p([0-9]{8})$'), 'YYYYMMDD') < $1::date"
+                 " ORDER BY 1",
+                 1, params, PGRES_TUPLES_OK);
+    if (res == NULL)
+        return -1;
+    days = PQntuples(res);
+    if (days == 0)
+        LOG_INFO("no daily partition before %s to drop", before);
+    for (int i = 0; i < days; i++) {
+        const char *day = PQgetvalue(res, i, 0);
+        char iso[32];
+        int64_t lo = 0;
+
+        snprintf(iso, sizeof(iso), "%sT00:00:00Z", day);
+        ts_parse_rfc3339(iso, &lo); /* the server's own YYYY-MM-DD */
+        if (drop_day(conn, day, lo) != 0) {
+            PQclear(res);
+            return -1;
+        }
+        done++;
+    }
+    PQclear(res);
+    return done;
+}

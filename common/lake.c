@@ -1,0 +1,276 @@
+/*
+ * lake.c - atomic, optionally gzipped files of the data lake (see lake.h).
+ */
+#include "lake.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define LAKE_OUT_CHUNK (256 * 1024)
+
+struct lake_file {
+    int dirfd;                /* the final directory */
+    int fd;                   /* the file being written */
+    int named;                /* 1: fallback, written as tmpname */
+    char name[NAME_MAX + 1];  /* final name in dirfd */
+    char tmpname[NAME_MAX + 1];
+    int gz;                   /* deflate in use */
+    z_stream zs;
+    unsigned char *out;       /* deflate's output, LAKE_OUT_CHUNK bytes */
+    int64_t bytes;            /* bytes written to fd */
+    char error[256];          /* first failure, "" if none */
+};
+
+static void set_error(lake_file_t *f, const char *what)
+{
+    if (f->error[0] == '\0')
+        snprintf(f->error, sizeof(f->error), "%s %s: %s", what, f->name, strerror(errno));
+}
+
+static int write_all(lake_file_t *f, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(f->fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            set_error(f, "writing");
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+        f->bytes += n;
+    }
+    return 0;
+}
+
+/* Opens (creating) every directory of relpath below root, one at a time,
+ * so that no component can be "..". Returns the last one's fd, or -1. */
+static int open_dirs(const char *root, const char *relpath, char *leaf, char *err, size_t errsize)
+{
+    char part[NAME_MAX + 1];
+    const char *p = relpath, *slash;
+    int fd, next;
+
+    if (relpath[0] == '/' || relpath[0] == '\0') {
+        snprintf(err, errsize, "lake path \"%s\" is not relative", relpath);
+        return -1;
+    }
+    if (mkdir(root, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errsize, "creating %s: %s", root, strerror(errno));
+        return -1;
+    }
+    if ((fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        snprintf(err, errsize, "opening %s: %s", root, strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        size_t n;
+        slash = strchr(p, '/');
+        n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == 0 || n > NAME_MAX || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+            snprintf(err, errsize, "lake path \"%s\" has a bad component", relpath);
+            close(fd);
+            return -1;
+        }
+        memcpy(part, p, n);
+        part[n] = '\0';
+        if (slash == NULL) {
+            memcpy(leaf, part, n + 1);
+            return fd;
+        }
+        if (mkdirat(fd, part, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, errsize, "creating %s/%.*s: %s", root, (int)(slash - relpath), relpath,
+                     strerror(errno));
+            close(fd);
+            return -1;
+        }
+        next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        close(fd);
+        if (next < 0) {
+            snprintf(err, errsize, "opening %s/%.*s: %s", root, (int)(slash - relpath), relpath,
+                     strerror(errno));
+            return -1;
+        }
+        fd = next;
+        p = slash + 1;
+    }
+}
+
+/* The fallback's temporary file: ".<name>.XXXXXX" in dirfd. */
+static int open_named(lake_file_t *f)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned seed = (unsigned)getpid() ^ (unsigned)(uintptr_t)f;
+
+    for (int attempt = 0; attempt < 100; attempt++) {
+        char sfx[7];
+        for (int i = 0; i < 6; i++) {
+            seed = seed * 1103515245u + 12345u;
+            sfx[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+        }
+        sfx[6] = '\0';
+        if ((size_t)snprintf(f->tmpname, sizeof(f->tmpname), ".%.200s.%s", f->name, sfx) >=
+            sizeof(f->tmpname))
+            return -1;
+        f->fd = openat(f->dirfd, f->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (f->fd >= 0 || errno != EEXIST)
+            return f->fd;
+    }
+    return -1;
+}
+
+lake_file_t *lake_open(const char *root, const char *relpath, int gzip_level, char *err,
+                       size_t errsize)
+{
+    lake_file_t *f = calloc(1, sizeof(*f));
+
+    if (f == NULL) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    f->fd = -1;
+    f->dirfd = open_dirs(root, relpath, f->name, err, errsize);
+    if (f->dirfd < 0)
+        goto fail;
+    f->fd = openat(f->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (f->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        f->named = 1;
+        open_named(f);
+    }
+    if (f->fd < 0) {
+        snprintf(err, errsize, "creating a file in %s for %s: %s", root, relpath, strerror(errno));
+        goto fail;
+    }
+    if (gzip_level > 0) {
+        f->out = malloc(LAKE_OUT_CHUNK);
+        if (f->out == NULL ||
+            deflateInit2(&f->zs, gzip_level > 9 ? 9 : gzip_level, Z_DEFLATED, 15 + 16, 8,
+                         Z_DEFAULT_STRATEGY) != Z_OK) {
+            snprintf(err, errsize, "starting gzip for %s: out of memory", relpath);
+            goto fail;
+        }
+        f->gz = 1;
+    }
+    return f;
+fail:
+    lake_abort(f);
+    return NULL;
+}
+
+/* Runs deflate over the pending input with flush, writing what it makes. */
+static int deflate_out(lake_file_t *f, int flush)
+{
+    int rc;
+
+    do {
+        f->zs.next_out = f->out;
+        f->zs.avail_out = LAKE_OUT_CHUNK;
+        rc = deflate(&f->zs, flush);
+        if (rc == Z_STREAM_ERROR) {
+            errno = EIO;
+            set_error(f, "compressing");
+            return -1;
+        }
+        if (write_all(f, f->out, LAKE_OUT_CHUNK - f->zs.avail_out) != 0)
+            return -1;
+    } while (f->zs.avail_out == 0);
+    return flush == Z_FINISH && rc != Z_STREAM_END ? -1 : 0;
+}
+
+int lake_write(lake_file_t *f, const void *data, size_t len)
+{
+    if (f->error[0] != '\0')
+        return -1;
+    if (!f->gz)
+        return write_all(f, data, len);
+    while (len > 0) {
+        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+        f->zs.next_in = (unsigned char *)data;
+        f->zs.avail_in = n;
+        if (deflate_out(f, Z_NO_FLUSH) != 0)
+            return -1;
+        data = (const char *)data + n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Puts the finished file in place under its name. */
+static int publish(lake_file_t *f)
+{
+    char proc[64];
+
+    if (!f->named) {
+        /* linkat() refuses an existing name: link under a hidden one, then
+         * rename over the final name. */
+        if ((size_t)snprintf(f->tmpname, sizeof(f->tmpname), ".%.200s.%ld.lnk", f->name,
+                             (long)getpid()) >= sizeof(f->tmpname)) {
+            errno = ENAMETOOLONG;
+            set_error(f, "naming");
+            return -1;
+        }
+        unlinkat(f->dirfd, f->tmpname, 0);
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
+        if (linkat(AT_FDCWD, proc, f->dirfd, f->tmpname, AT_SYMLINK_FOLLOW) != 0) {
+            set_error(f, "linking");
+            return -1;
+        }
+        f->named = 1;
+    }
+    if (renameat(f->dirfd, f->tmpname, f->dirfd, f->name) != 0) {
+        set_error(f, "renaming");
+        return -1;
+    }
+    f->named = 0; /* nothing left to remove */
+    if (fsync(f->dirfd) != 0) {
+        set_error(f, "syncing the directory of");
+        return -1;
+    }
+    return 0;
+}
+
+int lake_commit(lake_file_t *f, int64_t *bytes, char *err, size_t errsize)
+{
+    int rc = -1;
+
+    if (f->error[0] == '\0' && (!f->gz || deflate_out(f, Z_FINISH) == 0)) {
+        if (fsync(f->fd) != 0)
+            set_error(f, "syncing");
+        else if (publish(f) == 0)
+            rc = 0;
+    }
+    if (rc != 0 && f->error[0] == '\0')
+        snprintf(f->error, sizeof(f->error), "compressing %s: zlib failed", f->name);
+    if (rc != 0)
+        snprintf(err, errsize, "%s", f->error);
+    if (bytes != NULL)
+        *bytes = f->bytes;
+    lake_abort(f);
+    return rc;
+}
+
+void lake_abort(lake_file_t *f)
+{
+    if (f == NULL)
+        return;
+    if (f->gz)
+        deflateEnd(&f->zs);
+    free(f->out);
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->named && f->dirfd >= 0)
+        unlinkat(f->dirfd, f->tmpname, 0);
+    if (f->dirfd >= 0)
+        close(f->dirfd);
+    free(f);
+}
