@@ -176,7 +176,7 @@ BEGIN
       LEFT JOIN lake_archives a ON a.topic = t.topic AND a.hour = h.hour
      WHERE a.rows IS NULL OR a.rows <> coalesce(c.n, 0)
         OR (t.topic = 'transactions' AND coalesce(a.items, 0) <> coalesce(c.items, 0))
-     ORDER BY h.hour, t.topic
+     ORDER BY h.hour, t.topic -- the first hour, then topics alphabetically
      LIMIT 1;
     IF FOUND THEN
         IF bad.archived IS NULL THEN
