@@ -11,7 +11,7 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         cmake gcc make pkg-config \
         librdkafka-dev libpq-dev libjansson-dev uuid-dev \
-        libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev zlib1g-dev \
+        libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libdeflate-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -24,7 +24,7 @@ FROM debian:12-slim
 
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        librdkafka1 libpq5 libjansson4 libuuid1 libcurl4 libmicrohttpd12 zlib1g ca-certificates \
+        librdkafka1 libpq5 libjansson4 libuuid1 libcurl4 libmicrohttpd12 libdeflate0 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ecom
 

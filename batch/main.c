@@ -53,7 +53,7 @@ static void usage(void)
            "      --export               also write each period as CSV under\n"
            "                             LAKE/aggregated/JOB/PERIOD.csv (not archive-raw)\n"
            "      --lake=DIR             the data lake's root (default: $ECOM_LAKE_DIR or ./data)\n"
-           "      --gzip-level=N         archive-raw's gzip level, 1 fastest .. 9 smallest\n"
+           "      --gzip-level=N         archive-raw's gzip level, 1 fastest .. 12 smallest\n"
            "                             (default: 1)\n"
            "      --drop-before=DATE     archive-raw: then drop the raw tables' daily partitions\n"
            "                             of the days before DATE (YYYY-MM-DD) whose every hour is\n"
@@ -122,7 +122,7 @@ static void parse_args(int argc, char **argv)
                 config_usage_error("invalid value \"\" for option --lake");
             conf.run.lake_root = optarg;
             break;
-        case OPT_GZIP_LEVEL: conf.run.gzip_level = (int)config_flag_int64(optarg, 1, 9, "--gzip-level"); break;
+        case OPT_GZIP_LEVEL: conf.run.gzip_level = (int)config_flag_int64(optarg, 1, 12, "--gzip-level"); break;
         case OPT_DROP_BEFORE: conf.drop_before = optarg; break;
         case 'd': conf.conninfo = optarg; break;
         case OPT_CONNECT_WAIT:

@@ -21,7 +21,7 @@
 typedef struct {
     const char *lake_root; /* the data lake's root directory */
     int export_csv;        /* --export: write aggregated/<job>/<period>.csv */
-    int gzip_level;        /* archive-raw's gzip level, 1..9 */
+    int gzip_level;        /* archive-raw's gzip level, 1..12 (libdeflate) */
 } run_opts_t;
 
 typedef struct {

@@ -11,9 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
-#define LAKE_OUT_CHUNK (256 * 1024)
+/* gzip: the input is cut into chunks of this size, each compressed as a
+ * gzip member of its own (libdeflate, whole-buffer). */
+#define LAKE_GZ_CHUNK (4 * 1024 * 1024)
 
 struct lake_file {
     int dirfd;                /* the final directory */
@@ -21,9 +23,11 @@ struct lake_file {
     int named;                /* 1: fallback, written as tmpname */
     char name[NAME_MAX + 1];  /* final name in dirfd */
     char tmpname[NAME_MAX + 1];
-    int gz;                   /* deflate in use */
-    z_stream zs;
-    unsigned char *out;       /* deflate's output, LAKE_OUT_CHUNK bytes */
+    struct libdeflate_compressor *gz; /* NULL: written as it comes */
+    unsigned char *in;        /* the chunk being filled, LAKE_GZ_CHUNK bytes */
+    size_t in_len;
+    unsigned char *out;       /* a compressed chunk */
+    size_t out_cap;
     int64_t bytes;            /* bytes written to fd */
     char error[256];          /* first failure, "" if none */
 };
@@ -152,14 +156,14 @@ lake_file_t *lake_open(const char *root, const char *relpath, int gzip_level, ch
         goto fail;
     }
     if (gzip_level > 0) {
-        f->out = malloc(LAKE_OUT_CHUNK);
-        if (f->out == NULL ||
-            deflateInit2(&f->zs, gzip_level > 9 ? 9 : gzip_level, Z_DEFLATED, 15 + 16, 8,
-                         Z_DEFAULT_STRATEGY) != Z_OK) {
+        f->gz = libdeflate_alloc_compressor(gzip_level > 12 ? 12 : gzip_level);
+        f->out_cap = f->gz ? libdeflate_gzip_compress_bound(f->gz, LAKE_GZ_CHUNK) : 0;
+        f->in = malloc(LAKE_GZ_CHUNK);
+        f->out = malloc(f->out_cap ? f->out_cap : 1);
+        if (f->gz == NULL || f->in == NULL || f->out == NULL) {
             snprintf(err, errsize, "starting gzip for %s: out of memory", relpath);
             goto fail;
         }
-        f->gz = 1;
     }
     return f;
 fail:
@@ -167,40 +171,38 @@ fail:
     return NULL;
 }
 
-/* Runs deflate over the pending input with flush, writing what it makes. */
-static int deflate_out(lake_file_t *f, int flush)
+/* Compresses the filled part of the chunk as one gzip member and writes it. */
+static int flush_chunk(lake_file_t *f)
 {
-    int rc;
+    size_t n = libdeflate_gzip_compress(f->gz, f->in, f->in_len, f->out, f->out_cap);
 
-    do {
-        f->zs.next_out = f->out;
-        f->zs.avail_out = LAKE_OUT_CHUNK;
-        rc = deflate(&f->zs, flush);
-        if (rc == Z_STREAM_ERROR) {
-            errno = EIO;
-            set_error(f, "compressing");
-            return -1;
-        }
-        if (write_all(f, f->out, LAKE_OUT_CHUNK - f->zs.avail_out) != 0)
-            return -1;
-    } while (f->zs.avail_out == 0);
-    return flush == Z_FINISH && rc != Z_STREAM_END ? -1 : 0;
+    f->in_len = 0;
+    if (n == 0) {
+        errno = EIO;
+        set_error(f, "compressing");
+        return -1;
+    }
+    return write_all(f, f->out, n);
 }
 
 int lake_write(lake_file_t *f, const void *data, size_t len)
 {
+    const unsigned char *p = data;
+
     if (f->error[0] != '\0')
         return -1;
-    if (!f->gz)
-        return write_all(f, data, len);
+    if (f->gz == NULL)
+        return write_all(f, p, len);
     while (len > 0) {
-        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        f->zs.next_in = (unsigned char *)data;
-        f->zs.avail_in = n;
-        if (deflate_out(f, Z_NO_FLUSH) != 0)
-            return -1;
-        data = (const char *)data + n;
+        size_t n = LAKE_GZ_CHUNK - f->in_len;
+        if (n > len)
+            n = len;
+        memcpy(f->in + f->in_len, p, n);
+        f->in_len += n;
+        p += n;
         len -= n;
+        if (f->in_len == LAKE_GZ_CHUNK && flush_chunk(f) != 0)
+            return -1;
     }
     return 0;
 }
@@ -243,14 +245,15 @@ int lake_commit(lake_file_t *f, int64_t *bytes, char *err, size_t errsize)
 {
     int rc = -1;
 
-    if (f->error[0] == '\0' && (!f->gz || deflate_out(f, Z_FINISH) == 0)) {
+    /* The last chunk, or one empty member: an empty file is still gzip. */
+    if (f->error[0] == '\0' && f->gz != NULL && (f->in_len > 0 || f->bytes == 0))
+        flush_chunk(f);
+    if (f->error[0] == '\0') {
         if (fsync(f->fd) != 0)
             set_error(f, "syncing");
         else if (publish(f) == 0)
             rc = 0;
     }
-    if (rc != 0 && f->error[0] == '\0')
-        snprintf(f->error, sizeof(f->error), "compressing %s: zlib failed", f->name);
     if (rc != 0)
         snprintf(err, errsize, "%s", f->error);
     if (bytes != NULL)
@@ -263,8 +266,8 @@ void lake_abort(lake_file_t *f)
 {
     if (f == NULL)
         return;
-    if (f->gz)
-        deflateEnd(&f->zs);
+    libdeflate_free_compressor(f->gz);
+    free(f->in);
     free(f->out);
     if (f->fd >= 0)
         close(f->fd);

@@ -11,7 +11,10 @@
  * the link and the rename: a dot file, which lake readers skip (as Spark
  * and Hive do); the final name only ever holds a whole file.
  *
- * gzip output is deterministic: zlib's header carries no time or name, so
+ * gzip: libdeflate (2 to 3 times zlib's speed) compresses each 4 MiB of
+ * input as a gzip member of its own; a file is their concatenation, which
+ * gzip -d, zlib's gzread, Python's gzip and Java's GZIPInputStream read as
+ * one stream. The output is deterministic (no time or name in the headers):
  * the same bytes in give the same file out.
  *
  * Ownership: lake_open() returns a handle that lake_commit() or
@@ -27,7 +30,8 @@ typedef struct lake_file lake_file_t;
 
 /* Opens <root>/<relpath> for writing, creating its directories (0755).
  * relpath is relative, without "." or ".." components. gzip_level 0
- * writes the bytes as they come, 1..9 compresses them (gzip). Returns the
+ * writes the bytes as they come, 1..12 compresses them (gzip; libdeflate's
+ * levels, 12 the smallest). Returns the
  * handle, or NULL with the reason in err. */
 lake_file_t *lake_open(const char *root, const char *relpath, int gzip_level, char *err,
                        size_t errsize);

@@ -15,7 +15,7 @@ set -euo pipefail
 # scripts/build.sh: the compiler, CMake and the libraries' headers (cmocka
 # too: the unit tests are targets of every build).
 build=(gcc make cmake pkg-config librdkafka-dev libpq-dev libjansson-dev
-    uuid-dev libmicrohttpd-dev libcmocka-dev zlib1g-dev)
+    uuid-dev libmicrohttpd-dev libcmocka-dev libdeflate-dev zlib1g-dev)
 # The daemons and the commands around them: scripts/devstack.sh and
 # pg-local.sh (PostgreSQL 15, psql), kcat, curl for /metrics and /health;
 # kafka-local.sh and spark-local.sh (Java 17 runs Kafka and Spark, Maven

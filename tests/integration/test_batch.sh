@@ -120,6 +120,16 @@ check "archive-raw: the transactions carry their line items" \
 check "archive-raw: the user events are the hour's, by id, in event-time order" \
     "$(q "select event_id from user_events where event_time >= '2026-11-01 10:00+00' and event_time < '2026-11-01 11:00+00' order by event_time, event_id" | paste -sd,)" \
     "$(gzip -dc "$(hour_dir user-events 2026-11-01)/hr=10.jsonl.gz" | /usr/bin/python3 -c 'import json,sys; print(",".join(json.loads(l)["event_id"] for l in sys.stdin))')"
+# Each object as PostgreSQL's own row_to_json() writes the row (parsed, so
+# key order and number spelling aside).
+norm() { /usr/bin/python3 -c 'import json,sys; [print(json.dumps(json.loads(l), sort_keys=True)) for l in sys.stdin]'; }
+hour10="event_time >= '2026-11-01 10:00+00' and event_time < '2026-11-01 11:00+00'"
+check "archive-raw: user-events objects equal row_to_json() of the rows" "" \
+    "$(diff <(gzip -dc "$(hour_dir user-events 2026-11-01)/hr=10.jsonl.gz" | norm) \
+            <(q "select row_to_json(e) from (select * from user_events where $hour10 order by event_time, event_id) e" | norm))"
+check "archive-raw: transactions objects equal row_to_json() of the rows with their items" "" \
+    "$(diff <(gzip -dc "$(hour_dir transactions 2026-11-01)/hr=10.jsonl.gz" | norm) \
+            <(q "select row_to_json(x) from (select t.*, coalesce((select json_agg(json_build_object('line_no', line_no, 'product_id', product_id, 'product_name', product_name, 'price', price, 'quantity', quantity, 'item_total', item_total) order by line_no) from transaction_items i where i.transaction_id = t.transaction_id and i.event_time = t.event_time), '[]') as items from transactions t where t.$hour10 order by t.event_time, t.transaction_id) x" | norm))"
 check "archive-raw: lake_archives records the three files" "3" \
     "$(q "select count(*) from lake_archives where hour = '2026-11-01 10:00+00' and bytes > 0")"
 sha_a=$(sha256sum "$(hour_dir user-events 2026-11-01)/hr=10.jsonl.gz" | cut -d' ' -f1)
