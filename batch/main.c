@@ -1,13 +1,12 @@
 /*
- * main.c - ecom-batch: options, the periods a run covers, the connection,
- * and the loop that runs each period (run.c) with progress lines. Logs on
- * stderr; nothing on stdout but --help and --version.
+ * main.c - ecom-batch: options and the periods a run covers; pool.c runs
+ * them, archive.c drops what --drop-before names. Logs on stderr; nothing
+ * on stdout but --help and --version.
  */
 #include "config.h"
-#include "db.h"
-#include "elog.h"
 #include "jobs.h"
 #include "period.h"
+#include "pool.h"
 #include "run.h"
 #include "term.h"
 #include "ts.h"
@@ -25,12 +24,14 @@ typedef struct {
     const char *for_spec, *from_spec, *to_spec, *drop_before;
     double progress_s;
     double connect_wait_s;
+    int64_t workers;
     run_opts_t run;
 } batch_conf_t;
 
 static batch_conf_t conf = {
     .progress_s = 10,
     .connect_wait_s = 30,
+    .workers = 2,
     .run = {.gzip_level = 1},
 };
 
@@ -62,6 +63,8 @@ static void usage(void)
     printf("PostgreSQL and operation:\n"
            "  -d, --dbname=CONNINFO      connection string or URI (default: libpq's PG* variables)\n"
            "      --connect-wait=SECONDS  retry connecting this long (default: 30)\n"
+           "  -j, --jobs=N               run N periods at once, each on its own connection\n"
+           "                             (default: 2)\n"
            "  -P, --progress=SECONDS     progress line interval, 0 = off (default: 10)\n"
            "  -V, --version              print version and exit\n"
            "  -h, --help                 show this help and exit\n\n");
@@ -102,6 +105,7 @@ static void parse_args(int argc, char **argv)
         {"drop-before", required_argument, NULL, OPT_DROP_BEFORE},
         {"dbname", required_argument, NULL, 'd'},
         {"connect-wait", required_argument, NULL, OPT_CONNECT_WAIT},
+        {"jobs", required_argument, NULL, 'j'},
         {"progress", required_argument, NULL, 'P'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -111,7 +115,7 @@ static void parse_args(int argc, char **argv)
 
     conf.run.lake_root = config_env_str("ECOM_LAKE_DIR", "data");
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":d:P:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":d:j:P:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_FOR: conf.for_spec = optarg; break;
         case OPT_FROM: conf.from_spec = optarg; break;
@@ -128,6 +132,7 @@ static void parse_args(int argc, char **argv)
         case OPT_CONNECT_WAIT:
             conf.connect_wait_s = config_flag_double(optarg, 0, 86400, "--connect-wait");
             break;
+        case 'j': conf.workers = config_flag_int64(optarg, 1, 16, "-j/--jobs"); break;
         case 'P': conf.progress_s = config_flag_double(optarg, 0, 86400, "-P/--progress"); break;
         case 'V': version(); exit(0);
         case 'h': usage(); exit(0);
@@ -187,46 +192,12 @@ static int64_t parse_drop_before(void)
     return lo;
 }
 
-/* Runs every period; returns the exit status. */
-static int run_all(PGconn *conn, int64_t first, int64_t last)
-{
-    const job_t *job = conf.job;
-    const int64_t total = period_count(job->kind, first, last);
-    const int64_t t0 = ts_monotonic_ms();
-    int64_t next_progress = t0 + (int64_t)(conf.progress_s * 1000), done = 0, failed = 0;
-    run_result_t r = {0, 0, 0};
-    char a[PERIOD_LABEL_LEN], b[PERIOD_LABEL_LEN];
-    int fatal = 0;
-
-    LOG_INFO("%s: %lld %s period%s, %s to %s", job->name, (long long)total, period_kind_name(job->kind),
-             total == 1 ? "" : "s", period_label(job->kind, first, a), period_label(job->kind, last, b));
-    for (int64_t p = first; p <= last && !fatal && !term_requested(); p = period_next(job->kind, p)) {
-        if (run_period(conn, job, p, period_next(job->kind, p), &conf.run, &r, &fatal) != 0)
-            failed++;
-        done++;
-        if (conf.progress_s > 0 && ts_monotonic_ms() >= next_progress && done < total) {
-            LOG_INFO("progress: %s: %lld/%lld periods (at %s), %lld rows, %lld failed, %.1f s",
-                     job->name, (long long)done, (long long)total, period_label(job->kind, p, a), r.rows,
-                     (long long)failed, (ts_monotonic_ms() - t0) / 1000.0);
-            next_progress = ts_monotonic_ms() + (int64_t)(conf.progress_s * 1000);
-        }
-    }
-    LOG_INFO("%s: %lld of %lld periods done, %lld failed, %lld rows, %lld files (%lld bytes), %.3f s",
-             job->name, (long long)done, (long long)total, (long long)failed, r.rows, r.files,
-             (long long)r.bytes, (ts_monotonic_ms() - t0) / 1000.0);
-    if (done < total)
-        LOG_ERROR("%s: stopped before %lld periods (%s)", job->name, (long long)(total - done),
-                  term_requested() ? "stop requested" : "lost PostgreSQL");
-    return failed == 0 && done == total ? 0 : 1;
-}
-
 int main(int argc, char **argv)
 {
     int64_t first, last, drop_before;
-    db_canceller_t *canceller = NULL;
     PGconn *conn = NULL;
-    PGresult *res;
-    int status = 1;
+    pool_conf_t pool;
+    int status;
 
     config_start(PROGNAME);
     parse_args(argc, argv);
@@ -234,23 +205,14 @@ int main(int argc, char **argv)
     drop_before = parse_drop_before();
     term_install();
 
-    conn = db_connect_retry(conf.conninfo, PROGNAME, (int)(conf.connect_wait_s * 1000));
-    if (conn == NULL)
-        goto done;
-    res = db_run(conn, "could not set up the session",
-                 "SELECT set_config('TimeZone', 'UTC', false), set_config('statement_timeout', '15min', false)",
-                 0, NULL, PGRES_TUPLES_OK);
-    if (res == NULL)
-        goto done;
-    PQclear(res);
-    if ((canceller = db_canceller_start(conn)) == NULL)
-        goto done;
-    status = run_all(conn, first, last);
-    if (conf.drop_before != NULL && !term_requested() && PQstatus(conn) == CONNECTION_OK &&
-        archive_drop_before(conn, drop_before) < 0)
-        status = 1;
-done:
-    db_canceller_stop(canceller);
-    PQfinish(conn);
+    pool = (pool_conf_t){conf.job, first, last, (int)conf.workers, conf.conninfo,
+                         (int)(conf.connect_wait_s * 1000), conf.progress_s, &conf.run};
+    status = pool_run(&pool);
+    if (conf.drop_before != NULL && !term_requested()) {
+        conn = pool_connect(conf.conninfo, (int)(conf.connect_wait_s * 1000));
+        if (conn == NULL || archive_drop_before(conn, drop_before) < 0)
+            status = 1;
+        PQfinish(conn);
+    }
     return status;
 }

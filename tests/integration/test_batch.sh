@@ -90,12 +90,12 @@ sums() { (cd "$lake/aggregated" && find . -type f -name '*.csv' | LC_ALL=C sort 
 sums >"$tmp/sums.before"
 for job in hourly-sales daily-engagement weekly-inventory-turnover monthly-cohorts; do
     # shellcheck disable=SC2086
-    expect_status "$job: the re-run exits 0" 0 "$batch" "$job" ${job_for[$job]} --export --lake "$lake" -P 0
+    expect_status "$job: the re-run (one connection) exits 0" 0 "$batch" "$job" ${job_for[$job]} --export --lake "$lake" -P 0 -j 1
     same_as_oracle "$job: the re-run leaves the same rows" "$job"
 done
 check "re-runs: every exported CSV has the same bytes" "" "$(sums | diff - "$tmp/sums.before")"
 expect_status "hourly-sales: an overlapping backfill exits 0" 0 \
-    "$batch" hourly-sales --from 2026-10-31T20 --to 2026-11-01T05:30 -P 0
+    "$batch" hourly-sales --from 2026-10-31T20 --to 2026-11-01T05:30 -P 0 -j 3
 check "the backfill covered its 10 hours" 10 \
     "$(q "select count(distinct period_start) from batch_runs where job = 'hourly-sales' and period_start < '2026-11-01'::timestamptz + interval '6 hours' and period_start >= '2026-10-31 20:00+00'")"
 check "the overlapping backfill changed no row of 2026-11-01" "" \
