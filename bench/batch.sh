@@ -87,7 +87,7 @@ sql "insert into user_events (event_id, user_id, event_type, event_time, product
             case when i % 9 = 8 then 'running shoes' end,
             'S' || (i * 7919 % 1000) || '-' || (i / 20000), '10.0.' || (i % 250) || '.' || (i % 200),
             'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0', i % 3, i / 3
-       from generate_series(0, $n_ue - 1) i" >/dev/null
+       from generate_series(0::bigint, $n_ue - 1) i" >/dev/null
 say "  user_events: $n_ue rows"
 sql "insert into transactions (transaction_id, user_id, event_time, payment_method, total_amount,
         tax_amount, shipping_cost, shipping_address, item_count, totals_match, kafka_partition, kafka_offset)
@@ -95,19 +95,19 @@ sql "insert into transactions (transaction_id, user_id, event_time, payment_meth
             '$day'::timestamptz + (i::float8 / $n_tx) * interval '1 day', 'credit_card',
             (i % 3 + 1) * (20 + i % 400), 0, 0, '{\"city\": \"Chicago\", \"country\": \"US\"}', i % 3 + 1, true,
             i % 3, i / 3
-       from generate_series(0, $n_tx - 1) i" >/dev/null
+       from generate_series(0::bigint, $n_tx - 1) i" >/dev/null
 sql "insert into transaction_items (transaction_id, line_no, event_time, product_id, product_name, price,
         quantity, item_total)
      select md5('tx' || i)::uuid, l, '$day'::timestamptz + (i::float8 / $n_tx) * interval '1 day',
             'P' || lpad(((i + l) % 10 + 1)::text, 3, '0'), 'Product', 20 + i % 400, 1, 20 + i % 400
-       from generate_series(0, $n_tx - 1) i, generate_series(1, i % 3 + 1) l" >/dev/null
+       from generate_series(0::bigint, $n_tx - 1) i, generate_series(1, i % 3 + 1) l" >/dev/null
 say "  transactions: $n_tx rows, with their items"
 sql "insert into inventory_updates (event_id, product_id, product_name, stock_change, current_stock,
         warehouse_location, event_time, kafka_partition, kafka_offset)
      select md5('inv' || i)::uuid, 'P' || lpad((i % 10 + 1)::text, 3, '0'), 'Product', -(i % 7),
             (i * 31) % 300, (array['NYC', 'LAX', 'CHI', 'MIA'])[(i / 10) % 4 + 1],
             '$day'::timestamptz + (i::float8 / $n_inv) * interval '1 day', i % 3, i / 3
-       from generate_series(0, $n_inv - 1) i" >/dev/null
+       from generate_series(0::bigint, $n_inv - 1) i" >/dev/null
 say "  inventory_updates: $n_inv rows"
 sql "vacuum analyze" >/dev/null
 sql_super "checkpoint" >/dev/null

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,9 @@
 #include <libdeflate.h>
 
 /* gzip: the input is cut into chunks of this size, each compressed as a
- * gzip member of its own (libdeflate, whole-buffer). */
+ * gzip member of its own (libdeflate, whole-buffer) by a thread of the
+ * file's while the caller fills the next chunk: the compression of one
+ * chunk overlaps the making of the next. */
 #define LAKE_GZ_CHUNK (4 * 1024 * 1024)
 
 struct lake_file {
@@ -23,13 +26,24 @@ struct lake_file {
     int named;                /* 1: fallback, written as tmpname */
     char name[NAME_MAX + 1];  /* final name in dirfd */
     char tmpname[NAME_MAX + 1];
-    struct libdeflate_compressor *gz; /* NULL: written as it comes */
-    unsigned char *in;        /* the chunk being filled, LAKE_GZ_CHUNK bytes */
-    size_t in_len;
-    unsigned char *out;       /* a compressed chunk */
-    size_t out_cap;
-    int64_t bytes;            /* bytes written to fd */
+    int64_t bytes;            /* bytes written to fd (by the thread, with gzip) */
     char error[256];          /* first failure, "" if none */
+    /* gzip */
+    struct libdeflate_compressor *gz; /* NULL: written as it comes */
+    unsigned char *in[2];     /* chunks of LAKE_GZ_CHUNK bytes */
+    size_t in_len[2];
+    int fill;                 /* the chunk the caller fills */
+    long chunks;              /* chunks handed over so far */
+    unsigned char *out;       /* the thread's compressed chunk */
+    size_t out_cap;
+    pthread_t thread;
+    int gz_sync;              /* lock and cond initialized */
+    int thread_started;
+    pthread_mutex_t lock;     /* guards busy, closing, gz_error, fill */
+    pthread_cond_t cond;
+    int busy;                 /* in[1 - fill] is the thread's */
+    int closing;              /* no more chunks: the thread ends */
+    char gz_error[256];       /* the thread's first failure */
 };
 
 static void set_error(lake_file_t *f, const char *what)
@@ -38,6 +52,7 @@ static void set_error(lake_file_t *f, const char *what)
         snprintf(f->error, sizeof(f->error), "%s %s: %s", what, f->name, strerror(errno));
 }
 
+/* Returns 0, or -1 with errno set. */
 static int write_all(lake_file_t *f, const unsigned char *p, size_t len)
 {
     while (len > 0) {
@@ -47,7 +62,6 @@ static int write_all(lake_file_t *f, const unsigned char *p, size_t len)
         if (n <= 0) {
             if (n == 0)
                 errno = EIO;
-            set_error(f, "writing");
             return -1;
         }
         p += n;
@@ -55,6 +69,77 @@ static int write_all(lake_file_t *f, const unsigned char *p, size_t len)
         f->bytes += n;
     }
     return 0;
+}
+
+/* The compressor thread: each handed chunk becomes a gzip member. */
+static void *compressor_main(void *arg)
+{
+    lake_file_t *f = arg;
+
+    pthread_mutex_lock(&f->lock);
+    for (;;) {
+        int idx;
+        size_t n;
+        char err[sizeof(f->gz_error)] = "";
+
+        while (!f->busy && !f->closing)
+            pthread_cond_wait(&f->cond, &f->lock);
+        if (!f->busy)
+            break;
+        idx = 1 - f->fill;
+        pthread_mutex_unlock(&f->lock);
+        n = libdeflate_gzip_compress(f->gz, f->in[idx], f->in_len[idx], f->out, f->out_cap);
+        if (n == 0)
+            snprintf(err, sizeof(err), "compressing %s failed", f->name);
+        else if (write_all(f, f->out, n) != 0)
+            snprintf(err, sizeof(err), "writing %s: %s", f->name, strerror(errno));
+        pthread_mutex_lock(&f->lock);
+        if (err[0] != '\0' && f->gz_error[0] == '\0')
+            memcpy(f->gz_error, err, sizeof(err));
+        f->busy = 0;
+        pthread_cond_broadcast(&f->cond);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+/* Hands the chunk being filled to the thread (after the previous one is
+ * done) and starts filling the other. Returns 0, or -1 after a failure of
+ * the thread's (copied to f->error). */
+static int hand_off(lake_file_t *f)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&f->lock);
+    while (f->busy)
+        pthread_cond_wait(&f->cond, &f->lock);
+    if (f->gz_error[0] != '\0') {
+        snprintf(f->error, sizeof(f->error), "%s", f->gz_error);
+        rc = -1;
+    } else {
+        f->busy = 1;
+        f->fill = 1 - f->fill;
+        f->in_len[f->fill] = 0;
+        f->chunks++;
+        pthread_cond_signal(&f->cond);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+/* Ends the thread once it has written what it was handed. */
+static void stop_compressor(lake_file_t *f)
+{
+    if (!f->thread_started)
+        return;
+    pthread_mutex_lock(&f->lock);
+    f->closing = 1;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+    pthread_join(f->thread, NULL);
+    f->thread_started = 0;
+    if (f->gz_error[0] != '\0' && f->error[0] == '\0')
+        snprintf(f->error, sizeof(f->error), "%s", f->gz_error);
 }
 
 /* Opens (creating) every directory of relpath below root, one at a time,
@@ -156,33 +241,28 @@ lake_file_t *lake_open(const char *root, const char *relpath, int gzip_level, ch
         goto fail;
     }
     if (gzip_level > 0) {
+        pthread_mutex_init(&f->lock, NULL);
+        pthread_cond_init(&f->cond, NULL);
+        f->gz_sync = 1;
         f->gz = libdeflate_alloc_compressor(gzip_level > 12 ? 12 : gzip_level);
         f->out_cap = f->gz ? libdeflate_gzip_compress_bound(f->gz, LAKE_GZ_CHUNK) : 0;
-        f->in = malloc(LAKE_GZ_CHUNK);
+        f->in[0] = malloc(LAKE_GZ_CHUNK);
+        f->in[1] = malloc(LAKE_GZ_CHUNK);
         f->out = malloc(f->out_cap ? f->out_cap : 1);
-        if (f->gz == NULL || f->in == NULL || f->out == NULL) {
+        if (f->gz == NULL || f->in[0] == NULL || f->in[1] == NULL || f->out == NULL) {
             snprintf(err, errsize, "starting gzip for %s: out of memory", relpath);
             goto fail;
         }
+        if (pthread_create(&f->thread, NULL, compressor_main, f) != 0) {
+            snprintf(err, errsize, "starting gzip for %s: no thread", relpath);
+            goto fail;
+        }
+        f->thread_started = 1;
     }
     return f;
 fail:
     lake_abort(f);
     return NULL;
-}
-
-/* Compresses the filled part of the chunk as one gzip member and writes it. */
-static int flush_chunk(lake_file_t *f)
-{
-    size_t n = libdeflate_gzip_compress(f->gz, f->in, f->in_len, f->out, f->out_cap);
-
-    f->in_len = 0;
-    if (n == 0) {
-        errno = EIO;
-        set_error(f, "compressing");
-        return -1;
-    }
-    return write_all(f, f->out, n);
 }
 
 int lake_write(lake_file_t *f, const void *data, size_t len)
@@ -191,17 +271,21 @@ int lake_write(lake_file_t *f, const void *data, size_t len)
 
     if (f->error[0] != '\0')
         return -1;
-    if (f->gz == NULL)
-        return write_all(f, p, len);
+    if (f->gz == NULL) {
+        if (write_all(f, p, len) == 0)
+            return 0;
+        set_error(f, "writing");
+        return -1;
+    }
     while (len > 0) {
-        size_t n = LAKE_GZ_CHUNK - f->in_len;
+        size_t n = LAKE_GZ_CHUNK - f->in_len[f->fill];
         if (n > len)
             n = len;
-        memcpy(f->in + f->in_len, p, n);
-        f->in_len += n;
+        memcpy(f->in[f->fill] + f->in_len[f->fill], p, n);
+        f->in_len[f->fill] += n;
         p += n;
         len -= n;
-        if (f->in_len == LAKE_GZ_CHUNK && flush_chunk(f) != 0)
+        if (f->in_len[f->fill] == LAKE_GZ_CHUNK && hand_off(f) != 0)
             return -1;
     }
     return 0;
@@ -246,8 +330,9 @@ int lake_commit(lake_file_t *f, int64_t *bytes, char *err, size_t errsize)
     int rc = -1;
 
     /* The last chunk, or one empty member: an empty file is still gzip. */
-    if (f->error[0] == '\0' && f->gz != NULL && (f->in_len > 0 || f->bytes == 0))
-        flush_chunk(f);
+    if (f->error[0] == '\0' && f->gz != NULL && (f->in_len[f->fill] > 0 || f->chunks == 0))
+        hand_off(f);
+    stop_compressor(f);
     if (f->error[0] == '\0') {
         if (fsync(f->fd) != 0)
             set_error(f, "syncing");
@@ -266,8 +351,14 @@ void lake_abort(lake_file_t *f)
 {
     if (f == NULL)
         return;
+    stop_compressor(f);
+    if (f->gz_sync) {
+        pthread_cond_destroy(&f->cond);
+        pthread_mutex_destroy(&f->lock);
+    }
     libdeflate_free_compressor(f->gz);
-    free(f->in);
+    free(f->in[0]);
+    free(f->in[1]);
     free(f->out);
     if (f->fd >= 0)
         close(f->fd);
