@@ -1,5 +1,5 @@
 /*
- * period.c - UTC periods for ecom-batch (see period.h).
+ * period.c - UTC periods for the batch jobs (see period.h).
  */
 #include "period.h"
 #include "ts.h"

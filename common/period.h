@@ -1,8 +1,9 @@
 /*
- * period.h - the calendar of ecom-batch's jobs: UTC hours, days, ISO weeks
- * (Monday 00:00) and months as half-open [start, end) spans of epoch
- * milliseconds; parsing what --for, --from and --to name; the job periods a
- * span covers; the labels used in file names. Pure functions, no state, no
+ * period.h - the calendar of the batch jobs (ecom-batch, ecom-quality):
+ * UTC hours, days, ISO weeks (Monday 00:00) and months as half-open
+ * [start, end) spans of epoch milliseconds; parsing what --for, --from
+ * and --to name; the job periods a span covers; the labels used in file
+ * names. Pure functions, no state, no
  * clock (callers pass "now").
  *
  * What a flag may name (UTC; a trailing Z is allowed after a time):

@@ -1,5 +1,5 @@
 /*
- * test_period.c - ecom-batch's calendar (batch/period.c): what --for,
+ * test_period.c - the batch jobs' calendar (common/period.c): what --for,
  * --from and --to accept and refuse, the periods a span covers across
  * month, year and ISO-week boundaries, the default period, and labels.
  * Times are numbers; no clock is read.
