@@ -5,18 +5,16 @@
  * once all their hours are archived (ecom_drop_archived_day in
  * sql/batch.sql).
  *
- * PostgreSQL streams the hour's rows with COPY (text format, ordered by
- * event_time and id so a rerun writes the same bytes); common/rowjson.c
- * turns each into a JSON object by the columns' types (PostgreSQL's own
- * row_to_json() made the COPY 4 times slower), and common/lake.c
- * compresses and places the file. A transaction's line items go inside
+ * common/lakecopy.c writes the hour's rows (ordered by event_time and id, so
+ * a rerun writes the same bytes) as JSON objects built on the client from
+ * the columns' types: PostgreSQL's own row_to_json() made the COPY 4 times
+ * slower. A transaction's line items go inside
  * it, as "items" ordered by line_no (built by PostgreSQL as json).
  */
 #include "run.h"
 #include "db.h"
 #include "elog.h"
-#include "lake.h"
-#include "rowjson.h"
+#include "lakecopy.h"
 #include "ts.h"
 
 #include <stdio.h>
@@ -57,90 +55,21 @@ static const archive_topic_t topics[] = {
      NULL},
 };
 
-/* The COPY's sink: rows to JSON lines, handed to the file 256 KiB at a time. */
-typedef struct {
-    rowjson_t *rj;
-    lake_file_t *file;
-    buf_t lines;
-    int bad; /* a row did not match the columns */
-} archive_sink_t;
-
-static int to_json_lines(void *ctx, const char *row, size_t len)
-{
-    archive_sink_t *s = ctx;
-
-    if (rowjson_row(s->rj, row, len, &s->lines) != 0) {
-        s->bad = 1;
-        return -1;
-    }
-    if (s->lines.oom)
-        return -1;
-    if (s->lines.len >= 256 * 1024) {
-        if (lake_write(s->file, s->lines.data, s->lines.len) != 0)
-            return -1;
-        buf_reset(&s->lines);
-    }
-    return 0;
-}
-
-/* The columns of t's rows, for rowjson: a LIMIT 0 run of its query. */
-static rowjson_t *columns_of(PGconn *conn, const archive_topic_t *t)
-{
-    char sql[4096];
-    const char *names[64];
-    unsigned oids[64];
-    rowjson_t *rj = NULL;
-    PGresult *res;
-    int n;
-
-    snprintf(sql, sizeof(sql), "SELECT * FROM (%s) AS d LIMIT 0", t->select);
-    res = db_run(conn, "could not read the archive's columns", sql, 0, NULL, PGRES_TUPLES_OK);
-    if (res == NULL)
-        return NULL;
-    n = PQnfields(res);
-    if (n <= 64) {
-        for (int i = 0; i < n; i++) {
-            names[i] = PQfname(res, i);
-            oids[i] = PQftype(res, i);
-        }
-        rj = rowjson_new(n, names, oids);
-    }
-    PQclear(res);
-    return rj;
-}
-
 /* One topic's hour: the file, then its lake_archives row. */
 static int archive_topic(PGconn *conn, const archive_topic_t *t, const char *const hour[2],
                          int64_t lo, const run_opts_t *o, run_result_t *r, char *err,
                          size_t errsize)
 {
-    char rel[256], label[PERIOD_LABEL_LEN], srows[24], sitems[24], sbytes[24], sql[4096];
+    char rel[256], label[PERIOD_LABEL_LEN], srows[24], sitems[24], sbytes[24];
     const char *params[6] = {t->topic, hour[0], srows, NULL, sbytes, rel};
-    archive_sink_t sink = {NULL, NULL, {NULL, 0, 0, 0}, 0};
     long long copied = 0;
     int64_t bytes = 0;
-    lake_file_t *f;
     PGresult *res;
 
     period_label(PERIOD_HOUR, lo, label); /* YYYY-MM-DDTHH */
     snprintf(rel, sizeof(rel), "raw/%s/dt=%.10s/hr=%.2s.jsonl.gz", t->topic, label, label + 11);
-    if ((sink.rj = columns_of(conn, t)) == NULL) {
-        snprintf(err, errsize, "reading the columns of %s failed: %s", t->topic, PQerrorMessage(conn));
-        return -1;
-    }
-    snprintf(sql, sizeof(sql), "COPY (%s) TO STDOUT", t->select);
-    if ((sink.file = f = lake_open(o->lake_root, rel, o->gzip_level, err, errsize)) == NULL)
-        goto fail;
-    if (db_copy_out(conn, sql, to_json_lines, &sink, &copied) != 0 ||
-        (sink.lines.len > 0 && lake_write(f, sink.lines.data, sink.lines.len) != 0)) {
-        snprintf(err, errsize, "archiving %s failed: %s", rel,
-                 sink.bad ? "a row did not match its columns" : PQerrorMessage(conn));
-        lake_abort(f);
-        goto fail;
-    }
-    buf_free(&sink.lines);
-    rowjson_free(sink.rj);
-    if (lake_commit(f, &bytes, err, errsize) != 0)
+    if (lakecopy_json(conn, t->select, o->lake_root, rel, o->gzip_level, &copied, &bytes, err,
+                      errsize) != 0)
         return -1;
     if (t->items != NULL) {
         res = db_run(conn, "could not count the archived line items", t->items, 2, hour,
@@ -169,10 +98,6 @@ static int archive_topic(PGconn *conn, const archive_topic_t *t, const char *con
     return 0;
 db_error:
     snprintf(err, errsize, "%s", PQerrorMessage(conn));
-    return -1;
-fail:
-    buf_free(&sink.lines);
-    rowjson_free(sink.rj);
     return -1;
 }
 
