@@ -12,13 +12,15 @@
 # CHECKPOINT. Every job then runs once on the day (--for 2026-11-10:
 # hourly-sales its 24 hours, the weekly and monthly jobs the week and month
 # holding it); each job's wall time is ecom-batch's, from start to exit.
+# Then ecom-quality's checks over the day, and over one hour of it.
 #
 # archive-raw (24 hours x 3 topics, gzip level 1) against psql \copy of the
 # same rows to plain files: once "(SELECT * ...) TO" (the rows as COPY
 # text) and once the same JSON lines archive-raw writes (row_to_json, the
 # items inside the transactions) without compression, each for the whole
 # day at once; the reference runs first so that both read a warm cache.
-# Goals: every job under 30 s; archive-raw at least 50% of \copy's rows/s.
+# Goals: every job (ecom-quality's runs included) under 30 s; archive-raw
+# at least 50% of \copy's rows/s.
 #
 # Usage: bench/batch.sh [-n EVENTS] [--keep]
 set -euo pipefail
@@ -154,6 +156,20 @@ run_job daily-engagement daily-engagement --for "$day"
 run_job weekly-inventory-turnover weekly-inventory-turnover --for "$day"
 run_job monthly-cohorts monthly-cohorts --for "$day"
 run_job archive-raw archive-raw --for "$day"
+# ecom-quality over the whole day (every check, one snapshot), and over one
+# hour, as its default period is; exit 1 (a failed check) is a result here.
+run_quality() {
+    local name=$1 s
+    shift
+    /usr/bin/time -o "$tmp/$name.time" -f '%e %M %U %S' "$bin/ecom-quality" "$@" >"$tmp/$name.out" \
+        2>"$tmp/$name.err" || (($? == 1)) || die "$name failed: $(tail -n 3 "$tmp/$name.err")"
+    tail -n 1 "$tmp/$name.time" >"$tmp/$name.res"
+    s=$(cut -d' ' -f1 "$tmp/$name.res")
+    say "  $name: $s s, $(grep -c ' fail ' "$tmp/$name.out" || true) checks failed"
+    results+=("$name|$s|20 results|$(cut -d' ' -f2 "$tmp/$name.res")")
+}
+run_quality "ecom-quality (the day)" --for "$day"
+run_quality "ecom-quality (an hour)" --for "${day}T12"
 archived=$(sql "select sum(rows) from lake_archives")
 lake_mb=$(du -sm "$tmp/lake/raw" | cut -f1)
 
