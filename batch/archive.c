@@ -39,11 +39,7 @@ static const archive_topic_t topics[] = {
      * has no event_time index, and a range scan of it read the whole day's
      * partition once an hour. */
     {"transactions",
-     "SELECT t.*, coalesce((SELECT json_agg(json_build_object('line_no', i.line_no,"
-     "   'product_id', i.product_id, 'product_name', i.product_name, 'price', i.price,"
-     "   'quantity', i.quantity, 'item_total', i.item_total) ORDER BY i.line_no)"
-     "   FROM transaction_items i"
-     "  WHERE i.transaction_id = t.transaction_id AND i.event_time = t.event_time), '[]'::json) AS items"
+     "SELECT t.*, " LAKECOPY_TXN_ITEMS " AS items"
      " FROM transactions t WHERE t.event_time >= " LO " AND t.event_time < " HI
      " ORDER BY t.event_time, t.transaction_id",
      "SELECT coalesce(sum((SELECT count(*) FROM transaction_items i"

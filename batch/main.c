@@ -146,10 +146,6 @@ static void parse_args(int argc, char **argv)
         config_usage_error("unknown job \"%s\"", argv[optind]);
     if (optind + 1 < argc)
         config_usage_error("unexpected argument \"%s\"", argv[optind + 1]);
-    if (conf.for_spec && (conf.from_spec || conf.to_spec))
-        config_usage_error("--for cannot be combined with --from/--to");
-    if ((conf.from_spec == NULL) != (conf.to_spec == NULL))
-        config_usage_error("--from and --to go together");
     if (strcmp(conf.job->name, JOB_ARCHIVE_RAW) == 0 ? conf.run.export_csv : conf.drop_before != NULL)
         config_usage_error("%s does not apply to %s", conf.run.export_csv ? "--export" : "--drop-before",
                            conf.job->name);
@@ -159,21 +155,15 @@ static void parse_args(int argc, char **argv)
 static void resolve_periods(int64_t *first, int64_t *last)
 {
     const period_kind_t k = conf.job->kind;
-    int64_t lo, hi, lo2, hi2;
+    int64_t lo, hi;
     char err[256];
+    int rc = period_span_of_flags(conf.for_spec, conf.from_spec, conf.to_spec, &lo, &hi, err, sizeof(err));
 
-    if (conf.for_spec == NULL && conf.from_spec == NULL) {
+    if (rc < 0)
+        config_usage_error("%s", err);
+    if (rc == 1) {
         *first = *last = period_last_completed(k, ts_now_ms());
         return;
-    }
-    if (period_parse(conf.for_spec ? conf.for_spec : conf.from_spec, &lo, &hi, err, sizeof(err)) != 0)
-        config_usage_error("invalid value for option %s: %s", conf.for_spec ? "--for" : "--from", err);
-    if (conf.to_spec != NULL) {
-        if (period_parse(conf.to_spec, &lo2, &hi2, err, sizeof(err)) != 0)
-            config_usage_error("invalid value for option --to: %s", err);
-        if (hi2 <= lo)
-            config_usage_error("--to %s is before --from %s", conf.to_spec, conf.from_spec);
-        hi = hi2;
     }
     if (period_range(k, lo, hi, first, last, err, sizeof(err)) != 0)
         config_usage_error("%s", err);

@@ -12,6 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The "items" of a transaction t's JSON line (an SQL expression): its
+ * transaction_items rows by primary key, ordered by line_no, as a json
+ * array ([] for none). */
+#define LAKECOPY_TXN_ITEMS                                                                     \
+    "coalesce((SELECT json_agg(json_build_object('line_no', i.line_no,"                        \
+    "   'product_id', i.product_id, 'product_name', i.product_name, 'price', i.price,"          \
+    "   'quantity', i.quantity, 'item_total', i.item_total) ORDER BY i.line_no)"                \
+    "   FROM transaction_items i"                                                              \
+    "  WHERE i.transaction_id = t.transaction_id AND i.event_time = t.event_time), '[]'::json)"
+
 /* Writes the rows of select (a SELECT without parameters, ordered as the
  * file should be) to <root>/<relpath>, gzipped at gzip_level (0: plain).
  * Returns 0 with the row count in *rows and the file's size in *bytes, or

@@ -171,6 +171,40 @@ int period_parse(const char *text, int64_t *lo, int64_t *hi, char *err, size_t e
     return 0;
 }
 
+int period_span_of_flags(const char *for_spec, const char *from_spec, const char *to_spec,
+                         int64_t *lo, int64_t *hi, char *err, size_t errsize)
+{
+    int64_t lo2, hi2;
+    char why[192];
+
+    if (for_spec != NULL && (from_spec != NULL || to_spec != NULL)) {
+        snprintf(err, errsize, "--for cannot be combined with --from/--to");
+        return -1;
+    }
+    if ((from_spec == NULL) != (to_spec == NULL)) {
+        snprintf(err, errsize, "--from and --to go together");
+        return -1;
+    }
+    if (for_spec == NULL && from_spec == NULL)
+        return 1;
+    if (period_parse(for_spec ? for_spec : from_spec, lo, hi, why, sizeof(why)) != 0) {
+        snprintf(err, errsize, "invalid value for option %s: %s", for_spec ? "--for" : "--from", why);
+        return -1;
+    }
+    if (to_spec == NULL)
+        return 0;
+    if (period_parse(to_spec, &lo2, &hi2, why, sizeof(why)) != 0) {
+        snprintf(err, errsize, "invalid value for option --to: %s", why);
+        return -1;
+    }
+    if (hi2 <= *lo) {
+        snprintf(err, errsize, "--to %.40s is before --from %.40s", to_spec, from_spec);
+        return -1;
+    }
+    *hi = hi2;
+    return 0;
+}
+
 int64_t period_floor(period_kind_t k, int64_t t)
 {
     int64_t days = floor_div(t, PERIOD_DAY_MS);

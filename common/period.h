@@ -47,6 +47,14 @@ typedef enum {
  * ("month 13 out of range", ...) in err. */
 int period_parse(const char *text, int64_t *lo, int64_t *hi, char *err, size_t errsize);
 
+/* The span the flags name: --for SPEC, or --from SPEC --to SPEC (from the
+ * start of FROM to the end of TO); NULL for a flag not given. Returns 0
+ * with [*lo, *hi), 1 when none is given, or -1 with the reason in err
+ * (a bad SPEC, --for with --from/--to, --from without --to, TO before
+ * FROM). */
+int period_span_of_flags(const char *for_spec, const char *from_spec, const char *to_spec,
+                         int64_t *lo, int64_t *hi, char *err, size_t errsize);
+
 /* The start of the period of kind k holding t. */
 int64_t period_floor(period_kind_t k, int64_t t);
 /* The start of the period after the one starting at start. */

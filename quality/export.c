@@ -28,11 +28,7 @@ static const struct {
      "         AND (p.event_time, p.event_id) < (e.event_time, e.event_id))"
      " ORDER BY e.event_time, e.event_id"},
     {"transactions",
-     "SELECT t.*, coalesce((SELECT json_agg(json_build_object('line_no', i.line_no,"
-     "   'product_id', i.product_id, 'product_name', i.product_name, 'price', i.price,"
-     "   'quantity', i.quantity, 'item_total', i.item_total) ORDER BY i.line_no)"
-     "   FROM transaction_items i"
-     "  WHERE i.transaction_id = t.transaction_id AND i.event_time = t.event_time), '[]'::json) AS items"
+     "SELECT t.*, " LAKECOPY_TXN_ITEMS " AS items"
      " FROM transactions t WHERE t.event_time >= " LO " AND t.event_time < " HI
      "   AND t.user_id IS NOT NULL AND t.total_amount IS NOT NULL AND t.payment_method IS NOT NULL"
      "   AND coalesce(t.item_count, 0) > 0"

@@ -147,30 +147,20 @@ static void parse_args(int argc, char **argv)
     }
     if (optind < argc)
         config_usage_error("unexpected argument \"%s\"", argv[optind]);
-    if (conf.for_spec && (conf.from_spec || conf.to_spec))
-        config_usage_error("--for cannot be combined with --from/--to");
-    if ((conf.from_spec == NULL) != (conf.to_spec == NULL))
-        config_usage_error("--from and --to go together");
 }
 
 static void resolve_period(void)
 {
-    int64_t lo, hi, lo2, hi2, first, last;
+    int64_t lo, hi, first, last;
     char err[256];
+    int rc = period_span_of_flags(conf.for_spec, conf.from_spec, conf.to_spec, &lo, &hi, err, sizeof(err));
 
-    if (conf.for_spec == NULL && conf.from_spec == NULL) {
+    if (rc < 0)
+        config_usage_error("%s", err);
+    if (rc == 1) {
         conf.checks.lo = period_last_completed(PERIOD_HOUR, ts_now_ms());
         conf.checks.hi = conf.checks.lo + PERIOD_HOUR_MS;
         return;
-    }
-    if (period_parse(conf.for_spec ? conf.for_spec : conf.from_spec, &lo, &hi, err, sizeof(err)) != 0)
-        config_usage_error("invalid value for option %s: %s", conf.for_spec ? "--for" : "--from", err);
-    if (conf.to_spec != NULL) {
-        if (period_parse(conf.to_spec, &lo2, &hi2, err, sizeof(err)) != 0)
-            config_usage_error("invalid value for option --to: %s", err);
-        if (hi2 <= lo)
-            config_usage_error("--to %s is before --from %s", conf.to_spec, conf.from_spec);
-        hi = hi2;
     }
     /* The span rounded out to whole hours, within the longest range. */
     if (period_range(PERIOD_HOUR, lo, hi, &first, &last, err, sizeof(err)) != 0)

@@ -151,6 +151,30 @@ static void test_last_completed_and_labels(void **state)
     assert_string_equal(period_kind_name(PERIOD_WEEK), "week");
 }
 
+static void test_span_of_flags(void **state)
+{
+    int64_t lo = 0, hi = 0;
+    char err[256];
+    (void)state;
+
+    assert_int_equal(period_span_of_flags(NULL, NULL, NULL, &lo, &hi, err, sizeof(err)), 1);
+    assert_int_equal(period_span_of_flags("2026-11", NULL, NULL, &lo, &hi, err, sizeof(err)), 0);
+    assert_int_equal(lo, at("2026-11-01T00:00:00Z"));
+    assert_int_equal(hi, at("2026-12-01T00:00:00Z"));
+    /* From the start of FROM to the end of TO. */
+    assert_int_equal(period_span_of_flags(NULL, "2026-11-30", "2026-12-01T05", &lo, &hi, err, sizeof(err)), 0);
+    assert_int_equal(lo, at("2026-11-30T00:00:00Z"));
+    assert_int_equal(hi, at("2026-12-01T06:00:00Z"));
+    assert_int_equal(period_span_of_flags("2026-11", "2026-11", NULL, &lo, &hi, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "cannot be combined"));
+    assert_int_equal(period_span_of_flags(NULL, "2026-11", NULL, &lo, &hi, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "go together"));
+    assert_int_equal(period_span_of_flags(NULL, "2026-12-02", "2026-12-01", &lo, &hi, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "is before --from"));
+    assert_int_equal(period_span_of_flags(NULL, "2026-12-02", "2026-13", &lo, &hi, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "option --to: month 13"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_floor_next_prev),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_last_completed_and_labels),
+        cmocka_unit_test(test_span_of_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
