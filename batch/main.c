@@ -4,6 +4,7 @@
  * on stdout but --help and --version.
  */
 #include "config.h"
+#include "db.h"
 #include "jobs.h"
 #include "period.h"
 #include "pool.h"
@@ -199,7 +200,7 @@ int main(int argc, char **argv)
                          (int)(conf.connect_wait_s * 1000), conf.progress_s, &conf.run};
     status = pool_run(&pool);
     if (conf.drop_before != NULL && !term_requested()) {
-        conn = pool_connect(conf.conninfo, (int)(conf.connect_wait_s * 1000));
+        conn = db_connect_job(conf.conninfo, PROGNAME, (int)(conf.connect_wait_s * 1000));
         if (conn == NULL || archive_drop_before(conn, drop_before) < 0)
             status = 1;
         PQfinish(conn);

@@ -27,29 +27,11 @@ typedef struct {
     run_result_t r;
 } pool_t;
 
-PGconn *pool_connect(const char *conninfo, int wait_ms)
-{
-    PGconn *conn = db_connect_retry(conninfo, "ecom-batch", wait_ms);
-    PGresult *res;
-
-    if (conn == NULL)
-        return NULL;
-    res = db_run(conn, "could not set up the session",
-                 "SELECT set_config('TimeZone', 'UTC', false), set_config('statement_timeout', '15min', false)",
-                 0, NULL, PGRES_TUPLES_OK);
-    if (res == NULL) {
-        PQfinish(conn);
-        return NULL;
-    }
-    PQclear(res);
-    return conn;
-}
-
 static void *worker_main(void *arg)
 {
     pool_t *p = arg;
     const pool_conf_t *c = p->c;
-    PGconn *conn = pool_connect(c->conninfo, c->connect_wait_ms);
+    PGconn *conn = db_connect_job(c->conninfo, "ecom-batch", c->connect_wait_ms);
     db_canceller_t *canceller = conn ? db_canceller_start(conn) : NULL;
     int fatal = canceller == NULL;
 

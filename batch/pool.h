@@ -22,10 +22,6 @@ typedef struct {
     const run_opts_t *run;
 } pool_conf_t;
 
-/* A connection set up as every batch session is: TimeZone UTC,
- * statement_timeout 15 min. NULL (logged) when it cannot be had. */
-PGconn *pool_connect(const char *conninfo, int wait_ms);
-
 /* Runs every period; returns the exit status: 0 when all succeeded, 1
  * when one failed, a connection was lost or a stop was requested. */
 int pool_run(const pool_conf_t *c);

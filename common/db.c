@@ -81,6 +81,24 @@ PGconn *db_connect_retry(const char *conninfo, const char *app_name,
     }
 }
 
+PGconn *db_connect_job(const char *conninfo, const char *app_name, int max_wait_ms)
+{
+    PGconn *conn = db_connect_retry(conninfo, app_name, max_wait_ms);
+    PGresult *res;
+
+    if (conn == NULL)
+        return NULL;
+    res = db_run(conn, "could not set up the session",
+                 "SELECT set_config('TimeZone', 'UTC', false), set_config('statement_timeout', '15min', false)",
+                 0, NULL, PGRES_TUPLES_OK);
+    if (res == NULL) {
+        PQfinish(conn);
+        return NULL;
+    }
+    PQclear(res);
+    return conn;
+}
+
 void db_log_error(const char *what, PGconn *conn, const PGresult *res,
                   const char *sql)
 {

@@ -52,6 +52,11 @@
 PGconn *db_connect_retry(const char *conninfo, const char *app_name,
                          int max_wait_ms);
 
+/* db_connect_retry, then the session of a run-to-completion job
+ * (ecom-batch, ecom-quality): TimeZone UTC, statement_timeout 15 min.
+ * NULL (logged) when it cannot be had. */
+PGconn *db_connect_job(const char *conninfo, const char *app_name, int max_wait_ms);
+
 /* Logs a failed statement: "what: " and the error of res (or of conn when
  * res has none), one log line per line of it, then the statement as
  * detail when sql is not NULL. A data or constraint error (SQLSTATE class

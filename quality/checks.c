@@ -8,6 +8,7 @@
 #include "elog.h"
 #include "ts.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +33,13 @@
 /* Offsets between the period's first and last in each partition that hold
  * no stored row (of any event time within an hour of the period), no dead
  * letter and no recorded gap: messages ecom-stream dropped as exact
- * duplicates of stored ones. */
+ * duplicates of stored ones. (A message is one row: the offset fence
+ * stores it once, so rows are counted, not distinct offsets.) */
 #define DUPLICATES_EXACT(topic, table)                                                         \
     "WITH r AS (SELECT kafka_partition AS p, kafka_offset AS o FROM " table                    \
     "            WHERE " IN_PERIOD " AND kafka_offset IS NOT NULL),"                           \
     " span AS (SELECT p, min(o) AS lo, max(o) AS hi FROM r GROUP BY p),"                       \
-    " held AS (SELECT s.p, count(DISTINCT t.kafka_offset) AS n FROM span s JOIN " table " t"   \
+    " held AS (SELECT s.p, count(*) AS n FROM span s JOIN " table " t"                         \
     "           ON t.kafka_partition = s.p AND t.kafka_offset BETWEEN s.lo AND s.hi"           \
     "          WHERE t.event_time >= " LO " - interval '1 hour'"                              \
     "            AND t.event_time < " HI " + interval '1 hour' GROUP BY s.p),"                \
@@ -78,18 +80,21 @@
     "          'trailing_stddev', round(st.sd, 2), 'periods_compared', 24)"                    \
     "   FROM cur, st"
 
-/* Prices against the catalog's: rows deviating by more than $3 (a share). */
+/* Prices against the catalog's: rows deviating by more than $3 (a share).
+ * One pass counts; the worst 20 are read in a second pass only when there
+ * are any (the CASE evaluates its subquery only then). */
 #define PRICE_ANOMALY(table, id)                                                               \
-    "WITH v AS (SELECT " id " AS id, x.product_id, x.price, p.price AS catalog_price"          \
+    "WITH v AS (SELECT " id " AS id, x.product_id, x.price, p.price AS catalog_price,"         \
+    "                  abs(x.price - p.price) / p.price AS dev"                                \
     "             FROM " table " x JOIN products p USING (product_id)"                         \
     "            WHERE x." IN_PERIOD " AND x.price IS NOT NULL AND p.price > 0),"              \
-    " bad AS (SELECT *, round(abs(price - catalog_price) / catalog_price, 4) AS deviation"     \
-    "           FROM v WHERE abs(price - catalog_price) / catalog_price > $3::numeric)"        \
-    " SELECT coalesce((SELECT count(*) FROM bad)::numeric / nullif((SELECT count(*) FROM v), 0), 0)," \
-    "        jsonb_build_object('priced_rows', (SELECT count(*) FROM v),"                      \
-    "          'offending', (SELECT count(*) FROM bad), 'max_deviation', $3::numeric,"         \
-    "          'rows', coalesce((SELECT jsonb_agg(to_jsonb(b)) FROM (SELECT * FROM bad"       \
-    "                             ORDER BY deviation DESC, id LIMIT 20) b), '[]'))"
+    " n AS (SELECT count(*) AS priced, count(*) FILTER (WHERE dev > $3::numeric) AS bad FROM v)" \
+    " SELECT coalesce(bad::numeric / nullif(priced, 0), 0),"                                   \
+    "        jsonb_build_object('priced_rows', priced, 'offending', bad, 'max_deviation', $3::numeric," \
+    "          'rows', CASE WHEN bad > 0 THEN (SELECT jsonb_agg(to_jsonb(b)) FROM ("            \
+    "            SELECT id, product_id, price, catalog_price, round(dev, 4) AS deviation FROM v" \
+    "             WHERE dev > $3::numeric ORDER BY dev DESC, id LIMIT 20) b) ELSE '[]' END)"  \
+    "   FROM n"
 
 static const char user_events_completeness[] =
     "SELECT coalesce(bad::numeric / nullif(n, 0), 0),"
@@ -134,7 +139,9 @@ static const char inventory_completeness[] =
     "          FROM inventory_updates WHERE " IN_PERIOD ") s";
 
 /* The period's user events with an earlier one of the same user, type and
- * product at most 1 s before (the later ones are the near-duplicates). */
+ * product at most 1 s before (the later ones are the near-duplicates): one
+ * window pass; the examples come from a second one only when there are
+ * near-duplicates. */
 #define NEAR_DUPLICATES                                                                        \
     "WITH e AS (SELECT event_id, event_time, user_id, event_type, product_id,"                 \
     "                  lag(event_time) OVER (PARTITION BY user_id, event_type, product_id"     \
@@ -145,14 +152,19 @@ static const char inventory_completeness[] =
     "            AND event_time - prev <= interval '1 second')"
 
 static const char near_duplicates_check[] =
-    NEAR_DUPLICATES
-    " SELECT coalesce((SELECT count(*) FROM near)::numeric"
-    "                 / nullif((SELECT count(*) FROM e WHERE event_time >= " LO "), 0), 0),"
-    "        jsonb_build_object('rows', (SELECT count(*) FROM e WHERE event_time >= " LO "),"
-    "          'near_duplicates', (SELECT count(*) FROM near),"
-    "          'examples', coalesce((SELECT jsonb_agg(to_jsonb(n)) FROM (SELECT event_id, user_id,"
-    "             event_type, product_id, event_time, prev FROM near ORDER BY event_time, event_id"
-    "             LIMIT 20) n), '[]'))";
+    "WITH n AS (SELECT count(*) FILTER (WHERE event_time >= " LO ") AS rows,"
+    "                  count(*) FILTER (WHERE event_time >= " LO " AND prev IS NOT NULL"
+    "                                     AND event_time - prev <= interval '1 second') AS near"
+    "             FROM (SELECT event_time, lag(event_time) OVER (PARTITION BY user_id, event_type, product_id"
+    "                                                           ORDER BY event_time, event_id) AS prev"
+    "                     FROM user_events"
+    "                    WHERE event_time >= " LO " - interval '1 second' AND event_time < " HI ") w)"
+    " SELECT coalesce(near::numeric / nullif(rows, 0), 0),"
+    "        jsonb_build_object('rows', rows, 'near_duplicates', near,"
+    "          'examples', CASE WHEN near > 0 THEN (" NEAR_DUPLICATES
+    "            SELECT jsonb_agg(to_jsonb(x)) FROM (SELECT event_id, user_id, event_type, product_id,"
+    "              event_time, prev FROM near ORDER BY event_time, event_id LIMIT 20) x) ELSE '[]' END)"
+    "   FROM n";
 
 static const char near_duplicates_fix[] =
     NEAR_DUPLICATES
@@ -167,19 +179,25 @@ static const char referential_check[] =
     " WHERE i." IN_PERIOD;
 
 /* Each update against the one before it of the same product and
- * warehouse (a backward index probe, the period's first ones included). */
+ * warehouse: within the period by a window; for a pair's first update in
+ * it, by a backward index probe. */
 static const char stock_consistency_check[] =
-    "WITH u AS (SELECT event_id, product_id, warehouse_location, event_time, stock_change, current_stock"
+    "WITH u AS (SELECT event_id, product_id, warehouse_location, event_time, stock_change, current_stock,"
+    "                  lag(current_stock) OVER w AS lag_stock, row_number() OVER w AS rn"
     "             FROM inventory_updates WHERE " IN_PERIOD
-    "              AND product_id IS NOT NULL AND warehouse_location IS NOT NULL),"
-    " c AS (SELECT u.*, prev.current_stock AS previous_stock FROM u"
-    "        CROSS JOIN LATERAL (SELECT p.current_stock FROM inventory_updates p"
-    "          WHERE p.product_id = u.product_id AND p.warehouse_location = u.warehouse_location"
-    "            AND p.event_time <= u.event_time AND (p.event_time, p.event_id) < (u.event_time, u.event_id)"
-    "          ORDER BY p.event_time DESC, p.event_id DESC LIMIT 1) prev),"
-    " bad AS (SELECT * FROM c WHERE current_stock IS DISTINCT FROM previous_stock + stock_change)"
-    " SELECT coalesce((SELECT count(*) FROM bad)::numeric / nullif((SELECT count(*) FROM c), 0), 0),"
-    "        jsonb_build_object('compared', (SELECT count(*) FROM c), 'inconsistent', (SELECT count(*) FROM bad),"
+    "              AND product_id IS NOT NULL AND warehouse_location IS NOT NULL"
+    "           WINDOW w AS (PARTITION BY product_id, warehouse_location ORDER BY event_time, event_id)),"
+    " c AS (SELECT u.*, CASE WHEN rn > 1 THEN lag_stock ELSE"
+    "          (SELECT p.current_stock FROM inventory_updates p"
+    "            WHERE p.product_id = u.product_id AND p.warehouse_location = u.warehouse_location"
+    "              AND p.event_time <= u.event_time AND (p.event_time, p.event_id) < (u.event_time, u.event_id)"
+    "            ORDER BY p.event_time DESC, p.event_id DESC LIMIT 1) END AS previous_stock FROM u),"
+    " bad AS (SELECT * FROM c WHERE previous_stock IS NOT NULL"
+    "           AND current_stock IS DISTINCT FROM previous_stock + stock_change)"
+    " SELECT coalesce((SELECT count(*) FROM bad)::numeric"
+    "                 / nullif((SELECT count(*) FROM c WHERE previous_stock IS NOT NULL), 0), 0),"
+    "        jsonb_build_object('compared', (SELECT count(*) FROM c WHERE previous_stock IS NOT NULL),"
+    "          'inconsistent', (SELECT count(*) FROM bad),"
     "          'rows', coalesce((SELECT jsonb_agg(to_jsonb(b)) FROM (SELECT event_id, product_id,"
     "             warehouse_location, event_time, previous_stock, stock_change, current_stock"
     "             FROM bad ORDER BY event_time, event_id LIMIT 20) b), '[]'))";
@@ -233,6 +251,7 @@ void checks_free_results(check_result_t *results)
 static int observe(PGconn *conn, const check_t *ck, const char *const params[3], check_result_t *r)
 {
     char what[96];
+    int64_t t0 = ts_monotonic_ms();
     PGresult *res;
 
     snprintf(what, sizeof(what), "check %s on %s failed", ck->name, ck->table);
@@ -246,6 +265,8 @@ static int observe(PGconn *conn, const check_t *ck, const char *const params[3],
     r->details = strdup(PQntuples(res) == 1 && !PQgetisnull(res, 0, 1) ? PQgetvalue(res, 0, 1) : "{}");
     PQclear(res);
     r->status = verdict_judge(r->has_value, r->observed, r->lim);
+    LOG_DEBUG("check %s on %s: %s in %lld ms", ck->name, ck->table, verdict_name(r->status),
+              (long long)(ts_monotonic_ms() - t0));
     return r->details != NULL ? 0 : -1;
 }
 
@@ -293,11 +314,80 @@ static int record(PGconn *conn, const char *const params[3], const check_result_
     return 0;
 }
 
-int checks_run(PGconn *conn, const checks_conf_t *c, check_result_t *results, long long *run_id,
-               long long *removed)
+/* The checks' workers: each takes the next check and runs it on its own
+ * connection, all in the same snapshot. */
+typedef struct {
+    pthread_mutex_t lock;
+    int next, failed;
+    const char *const *params;
+    check_result_t *results;
+} checks_queue_t;
+
+typedef struct {
+    checks_queue_t *q;
+    PGconn *conn;
+    pthread_t thread;
+} checks_worker_t;
+
+static void *worker_main(void *arg)
+{
+    checks_worker_t *w = arg;
+    checks_queue_t *q = w->q;
+
+    pthread_mutex_lock(&q->lock);
+    while (q->next < checks_count && !q->failed) {
+        int i = q->next++;
+        int rc;
+
+        pthread_mutex_unlock(&q->lock);
+        rc = observe(w->conn, &checks[i], q->params, &q->results[i]);
+        pthread_mutex_lock(&q->lock);
+        q->failed |= rc != 0;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* Opens the transaction of every connection, the later ones in the
+ * first's snapshot (pg_export_snapshot). */
+static int begin_shared(PGconn **conns, int n)
+{
+    const char *begin = "BEGIN ISOLATION LEVEL REPEATABLE READ";
+    char set[128];
+    PGresult *res;
+
+    if (db_run_cmd(conns[0], "could not start the checks' transaction", begin) != 0)
+        return -1;
+    if (n == 1)
+        return 0;
+    res = db_run(conns[0], "could not export the snapshot", "SELECT pg_export_snapshot()", 0, NULL,
+                 PGRES_TUPLES_OK);
+    if (res == NULL)
+        return -1;
+    /* The server's own name for it: hex digits and dashes. */
+    if (strspn(PQgetvalue(res, 0, 0), "0123456789ABCDEFabcdef-") != strlen(PQgetvalue(res, 0, 0))) {
+        LOG_ERROR("unexpected snapshot name \"%s\"", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        return -1;
+    }
+    snprintf(set, sizeof(set), "SET TRANSACTION SNAPSHOT '%s'", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    for (int i = 1; i < n; i++)
+        if (db_run_cmd(conns[i], "could not start a checks' transaction", begin) != 0 ||
+            db_run_cmd(conns[i], "could not share the snapshot", set) != 0)
+            return -1;
+    return 0;
+}
+
+int checks_run(PGconn **conns, int nconns, const checks_conf_t *c, check_result_t *results,
+               long long *run_id, long long *removed)
 {
     char slo[TS_RFC3339_LEN], shi[TS_RFC3339_LEN], sdev[32];
     const char *params[3] = {slo, shi, sdev};
+    checks_queue_t q = {.params = params, .results = results};
+    checks_worker_t workers[8];
+    PGconn *conn = conns[0];
+    int started = 0;
     PGresult *res;
 
     ts_format_rfc3339(c->lo, slo);
@@ -305,15 +395,29 @@ int checks_run(PGconn *conn, const checks_conf_t *c, check_result_t *results, lo
     snprintf(sdev, sizeof(sdev), "%.17g", c->price_deviation);
     *removed = 0;
     memset(results, 0, sizeof(*results) * (size_t)checks_count);
-    if (db_run_cmd(conn, "could not start the checks' transaction",
-                   "BEGIN ISOLATION LEVEL REPEATABLE READ") != 0)
-        return -1;
     for (int i = 0; i < checks_count; i++) {
         results[i].check = &checks[i];
         results[i].lim = c->lim[checks_name_index(checks[i].name)];
-        if (observe(conn, &checks[i], params, &results[i]) != 0)
-            goto fail;
     }
+    if (nconns > 8)
+        nconns = 8;
+    if (begin_shared(conns, nconns) != 0)
+        goto fail;
+    pthread_mutex_init(&q.lock, NULL);
+    for (; started < nconns; started++) {
+        workers[started] = (checks_worker_t){&q, conns[started], 0};
+        if (pthread_create(&workers[started].thread, NULL, worker_main, &workers[started]) != 0) {
+            q.failed = 1;
+            break;
+        }
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(workers[i].thread, NULL);
+    pthread_mutex_destroy(&q.lock);
+    for (int i = 1; i < nconns; i++)
+        db_run_cmd(conns[i], "could not end a checks' transaction", "COMMIT");
+    if (q.failed || started < nconns)
+        goto fail;
     if (c->fix) {
         res = db_run(conn, "could not remove the near-duplicates", near_duplicates_fix, 2, params,
                      PGRES_COMMAND_OK);
@@ -328,7 +432,8 @@ int checks_run(PGconn *conn, const checks_conf_t *c, check_result_t *results, lo
         goto fail;
     return 0;
 fail:
-    db_recover(conn);
+    for (int i = 0; i < nconns; i++)
+        db_recover(conns[i]);
     checks_free_results(results);
     return -1;
 }

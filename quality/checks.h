@@ -49,12 +49,14 @@ typedef struct {
 extern const char *const check_names[];
 int checks_name_index(const char *name);
 
-/* Runs every check over the period in one REPEATABLE READ transaction
- * (with --fix, the near-duplicates are removed in it too, after being
- * counted), fills results[checks_count], records the run and its results.
+/* Runs every check over the period, spread over the nconns connections
+ * (a thread each), all in one snapshot: REPEATABLE READ transactions, the
+ * later ones importing the first's (pg_export_snapshot). With --fix the
+ * near-duplicates are then removed in the first's transaction, after being
+ * counted. Fills results[checks_count], records the run and its results.
  * Returns 0 with *run_id and *removed set, or -1 (logged). */
-int checks_run(PGconn *conn, const checks_conf_t *c, check_result_t *results, long long *run_id,
-               long long *removed);
+int checks_run(PGconn **conns, int nconns, const checks_conf_t *c, check_result_t *results,
+               long long *run_id, long long *removed);
 
 void checks_free_results(check_result_t *results);
 

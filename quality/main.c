@@ -25,12 +25,14 @@ typedef struct {
     const char *for_spec, *from_spec, *to_spec;
     const char *lake_root;
     double connect_wait_s;
+    int64_t workers;
     int json, export_clean;
     checks_conf_t checks;
 } quality_conf_t;
 
 static quality_conf_t conf = {
     .connect_wait_s = 30,
+    .workers = 2,
     .checks = {.price_deviation = 0.5},
 };
 
@@ -62,6 +64,8 @@ static void usage(void)
     printf("PostgreSQL and operation:\n"
            "  -d, --dbname=CONNINFO      connection string or URI (default: libpq's PG* variables)\n"
            "      --connect-wait=SECONDS  retry connecting this long (default: 30)\n"
+           "  -j, --jobs=N               run the checks on N connections at once, in one\n"
+           "                             snapshot (default: 2)\n"
            "  -V, --version              print version and exit\n"
            "  -h, --help                 show this help and exit\n\n"
            "Exit status: 0 no check failed, 1 a check failed (or the run did), 2 bad usage.\n"
@@ -106,6 +110,7 @@ static void parse_args(int argc, char **argv)
         {"lake", required_argument, NULL, OPT_LAKE},
         {"dbname", required_argument, NULL, 'd'},
         {"connect-wait", required_argument, NULL, OPT_CONNECT_WAIT},
+        {"jobs", required_argument, NULL, 'j'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -117,7 +122,7 @@ static void parse_args(int argc, char **argv)
         conf.checks.lim[checks_name_index(checks[i].name)] = checks[i].lim;
     conf.lake_root = config_env_str("ECOM_LAKE_DIR", "data");
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":d:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":d:j:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_FOR: conf.for_spec = optarg; break;
         case OPT_FROM: conf.from_spec = optarg; break;
@@ -138,6 +143,7 @@ static void parse_args(int argc, char **argv)
         case OPT_CONNECT_WAIT:
             conf.connect_wait_s = config_flag_double(optarg, 0, 86400, "--connect-wait");
             break;
+        case 'j': conf.workers = config_flag_int64(optarg, 1, 8, "-j/--jobs"); break;
         case 'V':
             printf("%s %s (libpq %d)\n", PROGNAME, ECOM_VERSION, PQlibVersion());
             exit(0);
@@ -211,29 +217,22 @@ static int print_json(const check_result_t *r, long long run_id, long long remov
 int main(int argc, char **argv)
 {
     check_result_t results[64];
-    db_canceller_t *canceller = NULL;
-    PGconn *conn = NULL;
-    PGresult *res;
+    db_canceller_t *cancellers[8] = {NULL};
+    PGconn *conns[8] = {NULL};
     long long run_id = 0, removed = 0, rows = 0;
-    int status = 1, failed = 0, files;
+    int status = 1, failed = 0, files, n;
 
     config_start(PROGNAME);
     parse_args(argc, argv);
     resolve_period();
     term_install();
+    n = (int)conf.workers;
 
-    conn = db_connect_retry(conf.conninfo, PROGNAME, (int)(conf.connect_wait_s * 1000));
-    if (conn == NULL)
-        goto done;
-    res = db_run(conn, "could not set up the session",
-                 "SELECT set_config('TimeZone', 'UTC', false), set_config('statement_timeout', '15min', false)",
-                 0, NULL, PGRES_TUPLES_OK);
-    if (res == NULL)
-        goto done;
-    PQclear(res);
-    if ((canceller = db_canceller_start(conn)) == NULL)
-        goto done;
-    if (checks_run(conn, &conf.checks, results, &run_id, &removed) != 0)
+    for (int i = 0; i < n; i++)
+        if ((conns[i] = db_connect_job(conf.conninfo, PROGNAME, (int)(conf.connect_wait_s * 1000))) == NULL ||
+            (cancellers[i] = db_canceller_start(conns[i])) == NULL)
+            goto done;
+    if (checks_run(conns, n, &conf.checks, results, &run_id, &removed) != 0)
         goto done;
     for (int i = 0; i < checks_count; i++)
         failed += results[i].status == VERDICT_FAIL;
@@ -244,14 +243,16 @@ int main(int argc, char **argv)
     LOG_INFO("run %lld: %d checks, %d failed", run_id, checks_count, failed);
     status = failed > 0;
     if (conf.export_clean && !term_requested()) {
-        files = export_clean(conn, conf.checks.lo, conf.checks.hi, conf.lake_root, 1, &rows);
+        files = export_clean(conns[0], conf.checks.lo, conf.checks.hi, conf.lake_root, 1, &rows);
         if (files < 0)
             status = 1;
         else
             LOG_INFO("--export-clean: %d files, %lld rows under %s/processed", files, rows, conf.lake_root);
     }
 done:
-    db_canceller_stop(canceller);
-    PQfinish(conn);
+    for (int i = 0; i < n; i++) {
+        db_canceller_stop(cancellers[i]);
+        PQfinish(conns[i]);
+    }
     return status;
 }
