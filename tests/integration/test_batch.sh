@@ -240,6 +240,16 @@ check "... recorded with its reason" 1 \
     "$(q "select count(*) from batch_runs where job = 'daily-engagement' and status = 'failed' and error like '%/proc/ecom-lake%'")"
 check "... and rolled back: the day's row is the oracle's" "" \
     "$(diff <(rows_of daily-engagement) "$tmp/expect.daily-engagement")"
+expect_status "progress lines: a backfill with -P 0.01 exits 0" 0 \
+    "$batch" hourly-sales --from 2026-10-30 --to 2026-11-02 -P 0.01 -j 1
+grep -q "ecom-batch INFO: progress: hourly-sales: [0-9]*/96 periods" "$tmp/err" &&
+    ok "progress lines: printed during the backfill" ||
+    not_ok "progress lines: none in: $(head -n 3 "$tmp/err")"
+expect_status "--version exits 0" 0 "$batch" --version
+grep -q "^ecom-batch [0-9.]* (libpq [0-9]*)$" "$tmp/out" && ok "--version names the program and libpq" ||
+    not_ok "--version: $(cat "$tmp/out")"
+expect_status "--help exits 0" 0 "$batch" --help
+check "--help lists the five jobs" 5 "$(grep -cE '^  (hourly-sales|daily-engagement|weekly-inventory-turnover|monthly-cohorts|archive-raw) ' "$tmp/out")"
 check_bad_flags "$batch" <<'EOF'
 |no job named
 nightly|unknown job "nightly"

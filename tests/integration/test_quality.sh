@@ -162,6 +162,11 @@ check "--threshold: the threshold is recorded" "2|1" \
     "$(q "select threshold, details->>'warn_threshold' from data_quality_results where run_id = (select max(run_id) from data_quality_runs)
            and check_name = 'freshness' and table_name = 'user_events'")"
 
+expect_status "--version exits 0" 0 "$quality" --version
+grep -q "^ecom-quality [0-9.]* (libpq [0-9]*)$" "$tmp/out" && ok "--version names the program and libpq" ||
+    not_ok "--version: $(cat "$tmp/out")"
+expect_status "--help exits 0" 0 "$quality" --help
+check "--help lists the nine checks" 9 "$(grep -cE '^  (schema_validity|completeness|duplicates_exact|duplicates_near|freshness|volume_anomaly|price_anomaly|referential|stock_consistency) ' "$tmp/out")"
 check_bad_flags "$quality" <<'EOF'
 --threshold bogus=1|unknown check "bogus"
 --threshold completeness=0.5,0.1|below WARN
