@@ -1,0 +1,195 @@
+/*
+ * plan.c - the scheduler's pure decisions (see plan.h).
+ */
+#include "plan.h"
+
+#include <string.h>
+
+static const char *const ti_names[] = {"none", "scheduled", "queued", "running", "success",
+                                       "failed", "up_for_retry", "upstream_failed", "skipped"};
+static const char *const run_names[] = {"queued", "running", "success", "failed"};
+
+const char *plan_ti_state_name(plan_ti_state_t s)
+{
+    return (unsigned)s < 9 ? ti_names[s] : "?";
+}
+
+const char *plan_run_state_name(plan_run_state_t s)
+{
+    return (unsigned)s < 4 ? run_names[s] : "?";
+}
+
+int plan_ti_state_parse(const char *name)
+{
+    for (int i = 0; i < 9; i++)
+        if (strcmp(ti_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+int plan_run_state_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(run_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+int plan_ti_done(plan_ti_state_t s)
+{
+    return s == TI_SUCCESS || s == TI_FAILED || s == TI_UPSTREAM_FAILED || s == TI_SKIPPED;
+}
+
+int64_t plan_interval_end(const dag_t *d, int64_t start)
+{
+    return d->schedule.kind == CRON_EXPR ? cron_next(&d->schedule, start) : start;
+}
+
+/* The first interval start: the first fire time at or after start_date. */
+static int64_t first_start(const dag_t *d)
+{
+    return cron_next(&d->schedule, d->start_date_ms - 1);
+}
+
+/* Interval starts s with lo <= s (s > after) whose end <= now, at most max. */
+static int collect(const dag_t *d, int64_t from, int64_t after, int64_t to, int64_t now,
+                   int64_t *starts, int max)
+{
+    int n = 0;
+
+    for (int64_t s = from; s >= 0 && s <= to && n < max; s = cron_next(&d->schedule, s)) {
+        int64_t end = cron_next(&d->schedule, s);
+        if (end < 0 || end > now)
+            break;
+        if (s > after)
+            starts[n++] = s;
+    }
+    return n;
+}
+
+/* The start of the latest interval whose end has passed at now, or -1:
+ * the last two fire times at or before now, found by walking forward
+ * from a point far enough back to hold two of them (tried at growing
+ * distances, so a minutely schedule walks a few minutes, a yearly one a
+ * few years), but not before the first interval. */
+static int64_t latest_due_start(const dag_t *d, int64_t now)
+{
+    static const int64_t spans[] = {2 * 60000LL, 2 * 3600000LL, 2 * 86400000LL, 64 * 86400000LL,
+                                    800 * 86400000LL, 3700 * 86400000LL};
+    int64_t first = first_start(d);
+
+    if (first < 0 || first > now)
+        return -1;
+    for (size_t k = 0; k < sizeof(spans) / sizeof(spans[0]); k++) {
+        int64_t from = now - spans[k], prev = -1, last = -1;
+        int from_first = from <= first;
+
+        if (from_first)
+            from = first - 1;
+        for (int64_t f = cron_next(&d->schedule, from); f >= 0 && f <= now; f = cron_next(&d->schedule, f)) {
+            prev = last;
+            last = f;
+        }
+        if (prev >= 0)
+            return prev;
+        if (from_first)
+            return -1;
+    }
+    return -1;
+}
+
+int plan_due(const dag_t *d, int64_t last_start, int64_t now, int64_t *starts, int max)
+{
+    int64_t s;
+
+    if (max <= 0 || d->schedule.kind == CRON_NONE)
+        return 0;
+    if (d->schedule.kind == CRON_ONCE) {
+        if (last_start != INT64_MIN || now < d->start_date_ms)
+            return 0;
+        starts[0] = d->start_date_ms;
+        return 1;
+    }
+    if (d->catchup) {
+        s = last_start == INT64_MIN ? first_start(d) : cron_next(&d->schedule, last_start);
+        return collect(d, s, last_start, INT64_MAX, now, starts, max);
+    }
+    s = latest_due_start(d, now);
+    if (s < 0 || s <= last_start)
+        return 0;
+    starts[0] = s;
+    return 1;
+}
+
+int plan_backfill(const dag_t *d, int64_t from, int64_t to, int64_t now, int64_t *starts, int max)
+{
+    if (d->schedule.kind != CRON_EXPR || max <= 0)
+        return 0;
+    return collect(d, cron_next(&d->schedule, from - 1), INT64_MIN, to, now, starts, max);
+}
+
+plan_verdict_t plan_task(const dag_t *d, int i, const plan_ti_state_t *states)
+{
+    const dag_task_t *t = &d->tasks[i];
+    int done = 0, success = 0, failed = 0, skipped = 0, n = t->n_upstream;
+
+    for (int k = 0; k < n; k++) {
+        plan_ti_state_t s = states[t->upstream[k]];
+        done += plan_ti_done(s);
+        success += s == TI_SUCCESS;
+        failed += s == TI_FAILED || s == TI_UPSTREAM_FAILED;
+        skipped += s == TI_SKIPPED;
+    }
+    switch (t->trigger_rule) {
+    case TRIGGER_ALL_SUCCESS:
+        if (failed > 0)
+            return PLAN_UPSTREAM_FAILED;
+        if (skipped > 0)
+            return PLAN_SKIP;
+        return success == n ? PLAN_RUN : PLAN_WAIT;
+    case TRIGGER_ALL_FAILED:
+        if (success > 0 || skipped > 0)
+            return PLAN_SKIP;
+        return failed == n ? PLAN_RUN : PLAN_WAIT;
+    case TRIGGER_ALL_DONE:
+        return done == n ? PLAN_RUN : PLAN_WAIT;
+    case TRIGGER_ONE_SUCCESS:
+        if (success > 0 || n == 0)
+            return PLAN_RUN;
+        return done == n ? PLAN_UPSTREAM_FAILED : PLAN_WAIT;
+    case TRIGGER_ONE_FAILED:
+        if (failed > 0 || n == 0)
+            return PLAN_RUN;
+        return done == n ? PLAN_SKIP : PLAN_WAIT;
+    case TRIGGER_NONE_FAILED:
+        if (failed > 0)
+            return PLAN_UPSTREAM_FAILED;
+        return done == n ? PLAN_RUN : PLAN_WAIT;
+    }
+    return PLAN_WAIT;
+}
+
+int64_t plan_retry_delay(const dag_task_t *t, int try_number)
+{
+    int64_t delay = t->retry_delay_ms;
+
+    if (t->retry_exponential_backoff)
+        for (int k = 2; k < try_number && delay < t->max_retry_delay_ms; k++)
+            delay *= 2;
+    return delay < t->max_retry_delay_ms ? delay : t->max_retry_delay_ms;
+}
+
+plan_run_state_t plan_run_state(const dag_t *d, const plan_ti_state_t *states)
+{
+    int downstream[DAG_MAX_TASKS] = {0}, failed = 0;
+
+    for (int i = 0; i < d->n_tasks; i++) {
+        if (!plan_ti_done(states[i]))
+            return RUN_RUNNING;
+        for (int k = 0; k < d->tasks[i].n_upstream; k++)
+            downstream[d->tasks[i].upstream[k]] = 1;
+    }
+    for (int i = 0; i < d->n_tasks; i++)
+        failed += !downstream[i] && (states[i] == TI_FAILED || states[i] == TI_UPSTREAM_FAILED);
+    return failed ? RUN_FAILED : RUN_SUCCESS;
+}

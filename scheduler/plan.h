@@ -1,0 +1,79 @@
+/*
+ * plan.h - ecom-scheduler's decisions, apart from the clock, the database
+ * and the processes (STYLE.md §12): which DAG runs are due (data
+ * intervals, catchup, backfill ranges), what a task may do given its
+ * upstream tasks' states (trigger rules), how long a retry waits, and a
+ * DAG run's state. Pure: instants are numbers passed in.
+ *
+ * Data intervals follow Airflow: a scheduled run covers [start, end), where
+ * start is a fire time of the schedule and end the next one; it becomes
+ * due once end has passed, and its logical date is start. The first
+ * interval starts at the first fire time at or after the DAG's start_date.
+ * @once: one run, logical date start_date, interval [start_date,
+ * start_date], due from start_date on. none: never due by itself.
+ */
+#ifndef ECOM_PLAN_H
+#define ECOM_PLAN_H
+
+#include "dag.h"
+
+#include <stdint.h>
+
+/* Task instance states, as Airflow names them. */
+typedef enum {
+    TI_NONE,          /* not yet scheduled */
+    TI_SCHEDULED,
+    TI_QUEUED,
+    TI_RUNNING,
+    TI_SUCCESS,
+    TI_FAILED,
+    TI_UP_FOR_RETRY,
+    TI_UPSTREAM_FAILED,
+    TI_SKIPPED,
+} plan_ti_state_t;
+
+typedef enum { RUN_QUEUED, RUN_RUNNING, RUN_SUCCESS, RUN_FAILED } plan_run_state_t;
+
+const char *plan_ti_state_name(plan_ti_state_t s);
+const char *plan_run_state_name(plan_run_state_t s);
+/* -1 for an unknown name. */
+int plan_ti_state_parse(const char *name);
+int plan_run_state_parse(const char *name);
+
+/* Terminal: success, failed, upstream_failed, skipped. */
+int plan_ti_done(plan_ti_state_t s);
+
+/* The end of the interval starting at start (start itself for @once). */
+int64_t plan_interval_end(const dag_t *d, int64_t start);
+
+/* The interval starts that are due at now and come after last_start
+ * (INT64_MIN: no run yet), oldest first, at most max of them (the oldest
+ * ones). Without catchup only the latest due interval (if after
+ * last_start). Returns how many were written to starts. */
+int plan_due(const dag_t *d, int64_t last_start, int64_t now, int64_t *starts, int max);
+
+/* The interval starts of a backfill: every one whose start is in
+ * [from, to] and whose end has passed at now. Returns how many. */
+int plan_backfill(const dag_t *d, int64_t from, int64_t to, int64_t now, int64_t *starts, int max);
+
+/* What task i of d may do, given every task's state in the run. */
+typedef enum {
+    PLAN_WAIT,             /* an upstream task is not done (or the rule needs more) */
+    PLAN_RUN,              /* schedule it */
+    PLAN_UPSTREAM_FAILED,  /* mark it upstream_failed */
+    PLAN_SKIP,             /* mark it skipped */
+} plan_verdict_t;
+
+plan_verdict_t plan_task(const dag_t *d, int i, const plan_ti_state_t *states);
+
+/* The wait before try number try_number (2 for the first retry) of t:
+ * retry_delay, doubled for each earlier retry with exponential backoff,
+ * capped by max_retry_delay. */
+int64_t plan_retry_delay(const dag_task_t *t, int try_number);
+
+/* The run's state: running while a task is not done; then failed when a
+ * leaf task (no task downstream of it) failed or is upstream_failed, else
+ * success. */
+plan_run_state_t plan_run_state(const dag_t *d, const plan_ti_state_t *states);
+
+#endif
