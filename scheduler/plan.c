@@ -3,6 +3,9 @@
  */
 #include "plan.h"
 
+#include "ts.h"
+
+#include <stdio.h>
 #include <string.h>
 
 static const char *const ti_names[] = {"none", "scheduled", "queued", "running", "success",
@@ -192,4 +195,77 @@ plan_run_state_t plan_run_state(const dag_t *d, const plan_ti_state_t *states)
     for (int i = 0; i < d->n_tasks; i++)
         failed += !downstream[i] && (states[i] == TI_FAILED || states[i] == TI_UPSTREAM_FAILED);
     return failed ? RUN_FAILED : RUN_SUCCESS;
+}
+
+/* The value of placeholder name (len bytes) into buf, or NULL. */
+static const char *placeholder(const char *name, size_t len, const plan_context_t *ctx, char *buf,
+                               size_t bufsize)
+{
+    char rfc[TS_RFC3339_LEN];
+
+#define IS(lit) (len == sizeof(lit) - 1 && memcmp(name, lit, len) == 0)
+    if (IS("ds") || IS("ds_nodash")) {
+        ts_format_rfc3339(ctx->start, rfc);
+        if (IS("ds"))
+            snprintf(buf, bufsize, "%.10s", rfc);
+        else
+            snprintf(buf, bufsize, "%.4s%.2s%.2s", rfc, rfc + 5, rfc + 8);
+    } else if (IS("ts") || IS("data_interval_start")) {
+        snprintf(buf, bufsize, "%.19sZ", ts_format_rfc3339(ctx->start, rfc));
+    } else if (IS("data_interval_end")) {
+        snprintf(buf, bufsize, "%.19sZ", ts_format_rfc3339(ctx->end, rfc));
+    } else if (IS("dag_id")) {
+        snprintf(buf, bufsize, "%s", ctx->dag_id);
+    } else if (IS("task_id")) {
+        snprintf(buf, bufsize, "%s", ctx->task_id);
+    } else {
+        return NULL;
+    }
+#undef IS
+    return buf;
+}
+
+int plan_render(const char *command, const plan_context_t *ctx, char *out, size_t outsize, char *err,
+                size_t errsize)
+{
+    const char *p = command;
+    size_t off = 0;
+
+    while (*p != '\0') {
+        const char *open = strstr(p, "{{"), *close, *name, *end;
+        char value[128];
+        const char *v;
+        size_t n = open ? (size_t)(open - p) : strlen(p);
+
+        if (off + n >= outsize)
+            goto full;
+        memcpy(out + off, p, n);
+        off += n;
+        if (open == NULL)
+            break;
+        if ((close = strstr(open + 2, "}}")) == NULL) {
+            snprintf(err, errsize, "unclosed {{ in \"%.60s\"", command);
+            return -1;
+        }
+        for (name = open + 2; *name == ' '; name++)
+            ;
+        for (end = close; end > name && end[-1] == ' '; end--)
+            ;
+        if ((v = placeholder(name, (size_t)(end - name), ctx, value, sizeof(value))) == NULL) {
+            snprintf(err, errsize, "unknown placeholder {{ %.*s }} (ds, ds_nodash, ts, data_interval_start, "
+                                   "data_interval_end, dag_id, task_id)", (int)(end - name), name);
+            return -1;
+        }
+        n = strlen(v);
+        if (off + n >= outsize)
+            goto full;
+        memcpy(out + off, v, n);
+        off += n;
+        p = close + 2;
+    }
+    out[off] = '\0';
+    return 0;
+full:
+    snprintf(err, errsize, "the command is longer than %zu bytes once filled in", outsize - 1);
+    return -1;
 }

@@ -17,6 +17,7 @@
 
 #include "dag.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Task instance states, as Airflow names them. */
@@ -75,5 +76,20 @@ int64_t plan_retry_delay(const dag_task_t *t, int try_number);
  * leaf task (no task downstream of it) failed or is upstream_failed, else
  * success. */
 plan_run_state_t plan_run_state(const dag_t *d, const plan_ti_state_t *states);
+
+/* What a task's command may name, as Airflow's templates: {{ ds }}
+ * (YYYY-MM-DD of the logical date), {{ ds_nodash }}, {{ ts }} (the logical
+ * date, ISO 8601), {{ data_interval_start }}, {{ data_interval_end }}
+ * (ISO 8601), {{ dag_id }}, {{ task_id }}. */
+typedef struct {
+    const char *dag_id, *task_id;
+    int64_t start, end; /* the data interval */
+} plan_context_t;
+
+/* Writes command with its placeholders filled in to out (outsize bytes).
+ * Returns 0, or -1 with the reason in err (an unknown placeholder, an
+ * unclosed one, or no room). */
+int plan_render(const char *command, const plan_context_t *ctx, char *out, size_t outsize, char *err,
+                size_t errsize);
 
 #endif

@@ -204,6 +204,29 @@ static void test_run_state(void **state)
     assert_int_equal(plan_ti_state_parse("nope"), -1);
 }
 
+static void test_render(void **state)
+{
+    plan_context_t ctx = {"pipe", "load", 0, 0};
+    char out[256], err[256];
+    (void)state;
+
+    ctx.start = at("2026-12-01T10:00:00Z");
+    ctx.end = at("2026-12-01T11:00:00Z");
+    assert_int_equal(plan_render("ecom-batch hourly-sales --for {{ data_interval_start }} # {{ds}} {{ ds_nodash }}"
+                                 " {{ data_interval_end }} {{ dag_id }}.{{ task_id }} {{ ts }}",
+                                 &ctx, out, sizeof(out), err, sizeof(err)), 0);
+    assert_string_equal(out, "ecom-batch hourly-sales --for 2026-12-01T10:00:00Z # 2026-12-01 20261201"
+                             " 2026-12-01T11:00:00Z pipe.load 2026-12-01T10:00:00Z");
+    assert_int_equal(plan_render("no placeholders", &ctx, out, sizeof(out), err, sizeof(err)), 0);
+    assert_string_equal(out, "no placeholders");
+    assert_int_equal(plan_render("x {{ next_ds }}", &ctx, out, sizeof(out), err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "unknown placeholder {{ next_ds }}"));
+    assert_int_equal(plan_render("x {{ ds", &ctx, out, sizeof(out), err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "unclosed"));
+    assert_int_equal(plan_render("{{ ds }}{{ ds }}", &ctx, out, 12, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "longer than 11 bytes"));
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -219,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_trigger_rules),
         cmocka_unit_test(test_retry_delays),
         cmocka_unit_test(test_run_state),
+        cmocka_unit_test(test_render),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
