@@ -29,7 +29,7 @@ const char *config_env_str(const char *name, const char *def)
     return v != NULL && *v != '\0' ? v : def;
 }
 
-static char *trim(char *s)
+char *config_trim(char *s)
 {
     char *end;
 
@@ -57,22 +57,22 @@ static void cut_comment(char *value)
  * blank or comment line, -1 for a malformed line. */
 static int parse_env_line(char *line, char **key, char **value)
 {
-    char *s = trim(line);
+    char *s = config_trim(line);
     char *eq;
 
     if (*s == '\0' || *s == '#')
         return 0;
     if (strncmp(s, "export ", 7) == 0)
-        s = trim(s + 7);
+        s = config_trim(s + 7);
     eq = strchr(s, '=');
     if (eq == NULL || eq == s)
         return -1;
     *eq = '\0';
-    *key = trim(s);
+    *key = config_trim(s);
     for (char *k = *key; *k; k++)
         if (!isalnum((unsigned char)*k) && *k != '_')
             return -1;
-    *value = trim(eq + 1);
+    *value = config_trim(eq + 1);
     if (**value == '"' || **value == '\'') {
         /* Quoted: the value runs to the matching quote, which may only be
          * followed by blanks or a comment ("KEY="a # b" # note"). */
@@ -90,7 +90,7 @@ static int parse_env_line(char *line, char **key, char **value)
         (*value)++;
     } else {
         cut_comment(*value);
-        *value = trim(*value);
+        *value = config_trim(*value);
     }
     return 1;
 }

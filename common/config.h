@@ -57,6 +57,9 @@ void config_start(const char *progname);
  * else for an unknown option) as a usage error; opterr must be 0. */
 void config_getopt_error(int c, char **argv) __attribute__((noreturn));
 
+/* Strips leading and trailing whitespace in place; returns the start. */
+char *config_trim(char *s);
+
 /* Environment lookups: the value, or def when unset or empty. */
 const char *config_env_str(const char *name, const char *def);
 

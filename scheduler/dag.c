@@ -41,18 +41,6 @@ static int fail(dag_parser_t *p, int line, const char *fmt, ...)
     return -1;
 }
 
-static char *trim(char *s)
-{
-    char *end;
-
-    while (isspace((unsigned char)*s))
-        s++;
-    end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        *--end = '\0';
-    return s;
-}
-
 /* A name: letters, digits, '_', '-', '.', at most DAG_ID_LEN - 1 bytes. */
 static int valid_id(const char *s)
 {
@@ -208,10 +196,10 @@ static int finish_dag(dag_parser_t *p, dag_t *d, char **upstream_text)
             return fail(p, t->line, "task \"%s\" of DAG \"%s\" has no command", t->id, d->id);
         for (name = upstream_text[i] ? strtok_r(upstream_text[i], ",", &save) : NULL; name != NULL;
              name = strtok_r(NULL, ",", &save)) {
-            int u = dag_task_index(d, trim(name));
+            int u = dag_task_index(d, config_trim(name));
             if (u < 0)
                 return fail(p, t->line, "task \"%s\": upstream task \"%.40s\" is not in DAG \"%s\"", t->id,
-                            trim(name), d->id);
+                            config_trim(name), d->id);
             if (u == i)
                 return fail(p, t->line, "task \"%s\" is its own upstream", t->id);
             t->upstream[t->n_upstream++] = u;
@@ -262,24 +250,24 @@ int dag_file_parse(const char *text, const char *name, dag_file_t *out, char *er
         if (nl)
             *nl = '\0';
         p.line++;
-        s = trim(line);
+        s = config_trim(line);
         if (*s == '\0' || *s == '#' || *s == ';')
             continue;
         if (*s == '[') {
             char *end = strchr(s, ']'), *kind, *id;
-            if (end == NULL || trim(end + 1)[0] != '\0') {
+            if (end == NULL || config_trim(end + 1)[0] != '\0') {
                 fail(&p, p.line, "a section header must end with ]");
                 goto done;
             }
             *end = '\0';
-            kind = trim(s + 1);
+            kind = config_trim(s + 1);
             id = strchr(kind, ' ');
             if (id == NULL) {
                 fail(&p, p.line, "expected [dag NAME] or [task NAME]");
                 goto done;
             }
             *id++ = '\0';
-            id = trim(id);
+            id = config_trim(id);
             if (!valid_id(id)) {
                 fail(&p, p.line, "bad name \"%.40s\" (letters, digits, _ - . only, at most %d)", id, DAG_ID_LEN - 1);
                 goto done;
@@ -334,11 +322,11 @@ int dag_file_parse(const char *text, const char *name, dag_file_t *out, char *er
         }
         *eq = '\0';
         if (d == NULL) {
-            fail(&p, p.line, "\"%.40s\" comes before any [dag]", trim(s));
+            fail(&p, p.line, "\"%.40s\" comes before any [dag]", config_trim(s));
             goto done;
         }
-        if (t != NULL ? task_key(&p, t, &upstream[t - d->tasks], trim(s), trim(eq + 1))
-                      : dag_key(&p, d, trim(s), trim(eq + 1)))
+        if (t != NULL ? task_key(&p, t, &upstream[t - d->tasks], config_trim(s), config_trim(eq + 1))
+                      : dag_key(&p, d, config_trim(s), config_trim(eq + 1)))
             goto done;
     }
     if (d == NULL) {
