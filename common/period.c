@@ -40,15 +40,15 @@ void period_civil_from_days(int64_t days, int *y, int *m, int *d)
     *y = (int)(yoe + era * 400 + (mm <= 2));
 }
 
-static int days_in_month(int y, int m)
+int period_days_in_month(int y, int m)
 {
     static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     return m == 2 && leap ? 29 : dim[m - 1];
 }
 
-/* Monday = 0 .. Sunday = 6; 1970-01-01 was a Thursday. */
-static int weekday(int64_t days)
+/* 1970-01-01 was a Thursday. */
+int period_weekday(int64_t days)
 {
     return (int)(days - 7 * floor_div(days + 3, 7) + 3);
 }
@@ -57,7 +57,7 @@ static int weekday(int64_t days)
 static int64_t iso_week1(int y)
 {
     int64_t jan4 = period_days_from_civil(y, 1, 4);
-    return jan4 - weekday(jan4);
+    return jan4 - period_weekday(jan4);
 }
 
 static int digits(const char *s, int n, int *out)
@@ -106,7 +106,7 @@ static int parse_date(const char *text, int64_t *days, char *err, size_t errsize
         return -1;
     if (m < 1 || m > 12)
         return fail(err, errsize, text, "month %d out of range", m);
-    if (d < 1 || d > days_in_month(y, m))
+    if (d < 1 || d > period_days_in_month(y, m))
         return fail(err, errsize, text, "day %d out of range", d);
     *days = period_days_from_civil(y, m, d);
     return 0;
@@ -213,7 +213,7 @@ int64_t period_floor(period_kind_t k, int64_t t)
     switch (k) {
     case PERIOD_HOUR: return floor_div(t, PERIOD_HOUR_MS) * PERIOD_HOUR_MS;
     case PERIOD_DAY: return days * PERIOD_DAY_MS;
-    case PERIOD_WEEK: return (days - weekday(days)) * PERIOD_DAY_MS;
+    case PERIOD_WEEK: return (days - period_weekday(days)) * PERIOD_DAY_MS;
     case PERIOD_MONTH:
         period_civil_from_days(days, &y, &m, &d);
         return period_days_from_civil(y, m, 1) * PERIOD_DAY_MS;

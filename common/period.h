@@ -86,5 +86,8 @@ const char *period_kind_name(period_kind_t k);
 /* Civil date helpers (proleptic Gregorian, UTC): days since 1970-01-01. */
 int64_t period_days_from_civil(int y, int m, int d);
 void period_civil_from_days(int64_t days, int *y, int *m, int *d);
+int period_days_in_month(int y, int m);
+/* The day of the week of a day since 1970-01-01: Monday 0 .. Sunday 6. */
+int period_weekday(int64_t days);
 
 #endif

@@ -129,12 +129,6 @@ static int parse_field(const cron_field_t *f, const char *text, size_t n, uint64
     }
 }
 
-static int days_in_month(int y, int m)
-{
-    return (int)(period_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) -
-                 period_days_from_civil(y, m, 1));
-}
-
 int cron_parse(const char *expr, cron_t *out, char *err, size_t errsize)
 {
     const char *p = expr, *start[5];
@@ -190,7 +184,7 @@ int cron_parse(const char *expr, cron_t *out, char *err, size_t errsize)
     /* A chosen day of month that some chosen month has (2024: leap). */
     for (int m = 1; m <= 12 && !possible; m++)
         if (c.months & (1u << m))
-            for (int d = 1; d <= days_in_month(2024, m) && !possible; d++)
+            for (int d = 1; d <= period_days_in_month(2024, m) && !possible; d++)
                 possible = (c.days >> d) & 1;
     /* With the day of week restricted too, any such weekday fires (OR). */
     if (!c.days_any && c.weekdays_any && !possible) {
@@ -204,7 +198,7 @@ int cron_parse(const char *expr, cron_t *out, char *err, size_t errsize)
 /* Does day (days since the epoch) match the day fields? */
 static int day_matches(const cron_t *c, int64_t days, int d)
 {
-    int wd = (int)((days % 7 + 7 + 4) % 7); /* 1970-01-01 was a Thursday (4) */
+    int wd = (period_weekday(days) + 1) % 7; /* cron's Sunday 0 */
     int dom = (c->days >> d) & 1, dow = (c->weekdays >> wd) & 1;
 
     if (c->days_any && c->weekdays_any)
