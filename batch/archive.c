@@ -93,20 +93,15 @@ static int archive_topic(PGconn *conn, const archive_topic_t *t, const char *con
     r->bytes += bytes;
     return 0;
 db_error:
-    snprintf(err, errsize, "%s", PQerrorMessage(conn));
+    run_conn_error(conn, err, errsize);
     return -1;
 }
 
-int archive_hour(PGconn *conn, int64_t lo, int64_t hi, const run_opts_t *o, run_result_t *r,
-                 char *err, size_t errsize)
+int archive_hour(PGconn *conn, const char *const bounds[2], int64_t lo, const run_opts_t *o,
+                 run_result_t *r, char *err, size_t errsize)
 {
-    char slo[32], shi[32];
-    const char *hour[2] = {slo, shi};
-
-    run_ts(lo, slo);
-    run_ts(hi, shi);
     for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
-        if (archive_topic(conn, &topics[i], hour, lo, o, r, err, errsize) != 0)
+        if (archive_topic(conn, &topics[i], bounds, lo, o, r, err, errsize) != 0)
             return -1;
     return 0;
 }
@@ -119,7 +114,6 @@ static int drop_day(PGconn *conn, const char *day, int64_t lo)
     char err[1024];
     long long dropped;
     PGresult *res;
-    size_t n;
 
     if (db_run_cmd(conn, "could not start the drop's transaction", "BEGIN") != 0)
         goto fail;
@@ -136,10 +130,7 @@ static int drop_day(PGconn *conn, const char *day, int64_t lo)
     LOG_INFO("dropped the %lld daily partitions of %s (every hour archived)", dropped, day);
     return 0;
 fail:
-    snprintf(err, sizeof(err), "%s", PQerrorMessage(conn));
-    n = strlen(err);
-    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
-        err[--n] = '\0';
+    run_conn_error(conn, err, sizeof(err));
     if (db_recover(conn) == 0)
         run_record(conn, "drop-archived", lo, lo + PERIOD_DAY_MS, 0, started,
                    ts_monotonic_ms() - t0, err);

@@ -12,22 +12,26 @@
 #include <stdio.h>
 #include <string.h>
 
-void run_ts(int64_t t, char buf[32])
+void run_conn_error(PGconn *conn, char *err, size_t errsize)
 {
-    char rfc[TS_RFC3339_LEN];
-    snprintf(buf, 32, "%s", ts_format_rfc3339(t, rfc));
+    size_t n;
+
+    snprintf(err, errsize, "%s", PQerrorMessage(conn));
+    n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+        err[--n] = '\0';
 }
 
 int run_record(PGconn *conn, const char *job, int64_t lo, int64_t hi, long long rows,
                int64_t started_ms, int64_t duration_ms, const char *error)
 {
-    char slo[32], shi[32], sstart[32], srows[24], sdur[24];
+    char slo[TS_RFC3339_LEN], shi[TS_RFC3339_LEN], sstart[TS_RFC3339_LEN], srows[24], sdur[24];
     const char *params[7] = {job, slo, shi, error == NULL ? srows : NULL, sdur, error, sstart};
     PGresult *res;
 
-    run_ts(lo, slo);
-    run_ts(hi, shi);
-    run_ts(started_ms, sstart);
+    ts_format_rfc3339(lo, slo);
+    ts_format_rfc3339(hi, shi);
+    ts_format_rfc3339(started_ms, sstart);
     snprintf(srows, sizeof(srows), "%lld", rows);
     snprintf(sdur, sizeof(sdur), "%lld", (long long)duration_ms);
     res = db_run(conn, "could not record the run in batch_runs",
@@ -74,13 +78,13 @@ static int export_csv(PGconn *conn, const job_t *job, int64_t lo, const run_opts
 
 /* The job's statements inside the open transaction. */
 static int replace_period(PGconn *conn, const job_t *job, const char *const params[2],
-                          int64_t lo, int64_t hi, const run_opts_t *o, run_result_t *r,
-                          char *err, size_t errsize)
+                          int64_t lo, const run_opts_t *o, run_result_t *r, char *err,
+                          size_t errsize)
 {
     PGresult *res;
 
     if (strcmp(job->name, JOB_ARCHIVE_RAW) == 0)
-        return archive_hour(conn, lo, hi, o, r, err, errsize);
+        return archive_hour(conn, params, lo, o, r, err, errsize);
     res = db_run(conn, "could not delete the period's rows", job->remove, 2, params, PGRES_COMMAND_OK);
     if (res == NULL)
         goto db_error;
@@ -94,28 +98,28 @@ static int replace_period(PGconn *conn, const job_t *job, const char *const para
         return export_csv(conn, job, lo, o, r, err, errsize);
     return 0;
 db_error:
-    snprintf(err, errsize, "%s", PQerrorMessage(conn));
+    run_conn_error(conn, err, errsize);
     return -1;
 }
 
 int run_period(PGconn *conn, const job_t *job, int64_t lo, int64_t hi, const run_opts_t *o,
                run_result_t *r, int *fatal)
 {
-    char slo[32], shi[32], label[PERIOD_LABEL_LEN], err[1024] = "";
+    char slo[TS_RFC3339_LEN], shi[TS_RFC3339_LEN], label[PERIOD_LABEL_LEN], err[1024] = "";
     const char *params[2] = {slo, shi};
     int64_t started = ts_now_ms(), t0 = ts_monotonic_ms();
     run_result_t mine = {0, 0, 0};
     PGresult *res;
     size_t n;
 
-    run_ts(lo, slo);
-    run_ts(hi, shi);
+    ts_format_rfc3339(lo, slo);
+    ts_format_rfc3339(hi, shi);
     period_label(job->kind, lo, label);
     *fatal = 0;
     res = db_run(conn, "could not start the run's transaction",
                  "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL, PGRES_COMMAND_OK);
     if (res == NULL) {
-        snprintf(err, sizeof(err), "%s", PQerrorMessage(conn));
+        run_conn_error(conn, err, sizeof(err));
         goto fail;
     }
     PQclear(res);
@@ -123,15 +127,15 @@ int run_period(PGconn *conn, const job_t *job, int64_t lo, int64_t hi, const run
                  "SELECT set_config('ecom_batch.lo', $1, true), set_config('ecom_batch.hi', $2, true)",
                  2, params, PGRES_TUPLES_OK);
     if (res == NULL) {
-        snprintf(err, sizeof(err), "%s", PQerrorMessage(conn));
+        run_conn_error(conn, err, sizeof(err));
         goto fail;
     }
     PQclear(res);
-    if (replace_period(conn, job, params, lo, hi, o, &mine, err, sizeof(err)) != 0)
+    if (replace_period(conn, job, params, lo, o, &mine, err, sizeof(err)) != 0)
         goto fail;
     if (run_record(conn, job->name, lo, hi, mine.rows, started, ts_monotonic_ms() - t0, NULL) != 0 ||
         db_run_cmd(conn, "could not commit the run", "COMMIT") != 0) {
-        snprintf(err, sizeof(err), "%s", PQerrorMessage(conn));
+        run_conn_error(conn, err, sizeof(err));
         goto fail;
     }
     r->rows += mine.rows;
@@ -141,6 +145,7 @@ int run_period(PGconn *conn, const job_t *job, int64_t lo, int64_t hi, const run
               (long long)(ts_monotonic_ms() - t0));
     return 0;
 fail:
+    /* err may come from lake or COPY messages too, which end in a newline. */
     n = strlen(err);
     while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
         err[--n] = '\0';

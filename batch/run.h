@@ -38,10 +38,11 @@ int run_period(PGconn *conn, const job_t *job, int64_t lo, int64_t hi, const run
                run_result_t *r, int *fatal);
 
 /* archive-raw for one hour (archive.c): the three topics' files and their
- * lake_archives rows. Called by run_period(); inside its transaction.
- * Returns 0, or -1 with the reason in err. */
-int archive_hour(PGconn *conn, int64_t lo, int64_t hi, const run_opts_t *o, run_result_t *r,
-                 char *err, size_t errsize);
+ * lake_archives rows. Called by run_period() inside its transaction, with
+ * the hour's bounds as its statements' text parameters (bounds) and its
+ * start (lo). Returns 0, or -1 with the reason in err. */
+int archive_hour(PGconn *conn, const char *const bounds[2], int64_t lo, const run_opts_t *o,
+                 run_result_t *r, char *err, size_t errsize);
 
 /* archive-raw --drop-before: drops the raw tables' daily partitions of
  * every day before before_day (epoch ms of a UTC midnight), oldest first,
@@ -56,7 +57,7 @@ int archive_drop_before(PGconn *conn, int64_t before_day);
 int run_record(PGconn *conn, const char *job, int64_t lo, int64_t hi, long long rows,
                int64_t started_ms, int64_t duration_ms, const char *error);
 
-/* Formats t as the text of a timestamptz parameter. */
-void run_ts(int64_t t, char buf[32]);
+/* The connection's last error into err, without its trailing newline. */
+void run_conn_error(PGconn *conn, char *err, size_t errsize);
 
 #endif
