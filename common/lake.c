@@ -195,27 +195,24 @@ static int open_dirs(const char *root, const char *relpath, char *leaf, char *er
     }
 }
 
-/* The fallback's temporary file: ".<name>.XXXXXX" in dirfd. */
-static int open_named(lake_file_t *f)
+/* The fallback's temporary file: ".<name>.XXXXXX" beside the final one
+ * (mkostemp, by path: the directory of relpath below root). */
+static int open_named(lake_file_t *f, const char *root, const char *relpath)
 {
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned seed = (unsigned)getpid() ^ (unsigned)(uintptr_t)f;
+    const char *slash = strrchr(relpath, '/');
+    char path[PATH_MAX];
+    int dir = slash ? (int)(slash - relpath) : 0;
 
-    for (int attempt = 0; attempt < 100; attempt++) {
-        char sfx[7];
-        for (int i = 0; i < 6; i++) {
-            seed = seed * 1103515245u + 12345u;
-            sfx[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
-        }
-        sfx[6] = '\0';
-        if ((size_t)snprintf(f->tmpname, sizeof(f->tmpname), ".%.200s.%s", f->name, sfx) >=
-            sizeof(f->tmpname))
-            return -1;
-        f->fd = openat(f->dirfd, f->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (f->fd >= 0 || errno != EEXIST)
-            return f->fd;
+    if ((size_t)snprintf(path, sizeof(path), "%s/%.*s%s.%.200s.XXXXXX", root, dir, relpath,
+                         slash ? "/" : "", f->name) >= sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
     }
-    return -1;
+    if ((f->fd = mkostemp(path, O_CLOEXEC)) < 0)
+        return -1;
+    snprintf(f->tmpname, sizeof(f->tmpname), "%s", strrchr(path, '/') + 1);
+    fchmod(f->fd, 0644); /* mkostemp's 0600 is for secrets; lake files are to be read */
+    return f->fd;
 }
 
 lake_file_t *lake_open(const char *root, const char *relpath, int gzip_level, char *err,
@@ -234,7 +231,7 @@ lake_file_t *lake_open(const char *root, const char *relpath, int gzip_level, ch
     f->fd = openat(f->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
     if (f->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
         f->named = 1;
-        open_named(f);
+        open_named(f, root, relpath);
     }
     if (f->fd < 0) {
         snprintf(err, errsize, "creating a file in %s for %s: %s", root, relpath, strerror(errno));
