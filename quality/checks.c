@@ -193,14 +193,15 @@ static const char stock_consistency_check[] =
     "              AND p.event_time <= u.event_time AND (p.event_time, p.event_id) < (u.event_time, u.event_id)"
     "            ORDER BY p.event_time DESC, p.event_id DESC LIMIT 1) END AS previous_stock FROM u),"
     " bad AS (SELECT * FROM c WHERE previous_stock IS NOT NULL"
-    "           AND current_stock IS DISTINCT FROM previous_stock + stock_change)"
-    " SELECT coalesce((SELECT count(*) FROM bad)::numeric"
-    "                 / nullif((SELECT count(*) FROM c WHERE previous_stock IS NOT NULL), 0), 0),"
-    "        jsonb_build_object('compared', (SELECT count(*) FROM c WHERE previous_stock IS NOT NULL),"
-    "          'inconsistent', (SELECT count(*) FROM bad),"
+    "           AND current_stock IS DISTINCT FROM previous_stock + stock_change),"
+    " n AS (SELECT count(*) FILTER (WHERE previous_stock IS NOT NULL) AS compared,"
+    "              (SELECT count(*) FROM bad) AS inconsistent FROM c)"
+    " SELECT coalesce(inconsistent::numeric / nullif(compared, 0), 0),"
+    "        jsonb_build_object('compared', compared, 'inconsistent', inconsistent,"
     "          'rows', coalesce((SELECT jsonb_agg(to_jsonb(b)) FROM (SELECT event_id, product_id,"
     "             warehouse_location, event_time, previous_stock, stock_change, current_stock"
-    "             FROM bad ORDER BY event_time, event_id LIMIT 20) b), '[]'))";
+    "             FROM bad ORDER BY event_time, event_id LIMIT 20) b), '[]'))"
+    "   FROM n";
 
 const char *const check_names[] = {"schema_validity", "completeness", "duplicates_exact",
                                    "duplicates_near", "freshness", "volume_anomaly",

@@ -145,7 +145,7 @@ static int cmd_tasks_test(const char *dag_id, const char *task_id, const char *d
     snprintf(env_start, sizeof(env_start), "ECOM_DATA_INTERVAL_START=%.19sZ", ts_format_rfc3339(ctx.start, rfc));
     snprintf(env_end, sizeof(env_end), "ECOM_DATA_INTERVAL_END=%.19sZ", ts_format_rfc3339(ctx.end, rfc));
     prepend_own_dir();
-    LOG_INFO("task %s.%s for %s: %s", d->id, t->id, env_start + 25, command);
+    LOG_INFO("task %s.%s for %s: %s", d->id, t->id, strchr(env_start, '=') + 1, command);
     if (runner_run(command, env, t->execution_timeout_ms, OUTPUT_MAX, &r) != 0) {
         LOG_ERROR("task %s.%s could not start", d->id, t->id);
         dag_file_free(&f);
