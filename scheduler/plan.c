@@ -124,6 +124,36 @@ int plan_due(const dag_t *d, int64_t last_start, int64_t now, int64_t *starts, i
     return 1;
 }
 
+int64_t plan_next_due(const dag_t *d, int64_t last_start, int64_t now)
+{
+    int64_t s, latest;
+
+    if (d->schedule.kind == CRON_NONE)
+        return INT64_MAX;
+    if (d->schedule.kind == CRON_ONCE)
+        return last_start != INT64_MIN ? INT64_MAX : d->start_date_ms;
+    if (d->catchup || last_start == INT64_MIN)
+        s = last_start == INT64_MIN ? first_start(d) : cron_next(&d->schedule, last_start);
+    else {
+        /* Without catchup the next run is the latest interval: if one
+         * newer than last_start is due already, now, else the one after. */
+        latest = latest_due_start(d, now);
+        s = latest > last_start ? latest : cron_next(&d->schedule, last_start > latest ? last_start : latest);
+    }
+    if (s < 0)
+        return INT64_MAX;
+    s = cron_next(&d->schedule, s);
+    return s < 0 ? INT64_MAX : s;
+}
+
+void plan_manual_interval(const dag_t *d, int64_t logical, int64_t *start, int64_t *end)
+{
+    int64_t s = d->schedule.kind == CRON_EXPR ? latest_due_start(d, logical) : -1;
+
+    *start = s >= 0 ? s : logical;
+    *end = s >= 0 ? cron_next(&d->schedule, s) : logical;
+}
+
 int plan_backfill(const dag_t *d, int64_t from, int64_t to, int64_t now, int64_t *starts, int max)
 {
     if (d->schedule.kind != CRON_EXPR || max <= 0)

@@ -53,6 +53,17 @@ int64_t plan_interval_end(const dag_t *d, int64_t start);
  * last_start). Returns how many were written to starts. */
 int plan_due(const dag_t *d, int64_t last_start, int64_t now, int64_t *starts, int max);
 
+/* When the next scheduled run after last_start (INT64_MIN: none yet)
+ * becomes due: the end of its interval (for @once, start_date), at or
+ * before now when one is due already; INT64_MAX when none ever will. */
+int64_t plan_next_due(const dag_t *d, int64_t last_start, int64_t now);
+
+/* The data interval of a run triggered by hand at logical date logical,
+ * as Airflow infers it: the latest interval complete at that moment
+ * ([09:00, 10:00) for an hourly DAG triggered at 10:23); [logical,
+ * logical] for @once, none, or before the first interval. */
+void plan_manual_interval(const dag_t *d, int64_t logical, int64_t *start, int64_t *end);
+
 /* The interval starts of a backfill: every one whose start is in
  * [from, to] and whose end has passed at now. Returns how many. */
 int plan_backfill(const dag_t *d, int64_t from, int64_t to, int64_t now, int64_t *starts, int max);

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -58,6 +59,12 @@ static char **merge_env(char *const *extra)
 int runner_run(const char *command, char *const *env, int64_t timeout_ms, size_t max_output,
                runner_result_t *r)
 {
+    return runner_run_ctl(command, env, timeout_ms, max_output, NULL, r);
+}
+
+int runner_run_ctl(const char *command, char *const *env, int64_t timeout_ms, size_t max_output,
+                   const runner_ctl_t *ctl, runner_result_t *r)
+{
     char *argv[] = {"sh", "-c", (char *)command, NULL};
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -103,6 +110,8 @@ int runner_run(const char *command, char *const *env, int64_t timeout_ms, size_t
         errno = err;
         return -1;
     }
+    if (ctl != NULL && ctl->started != NULL)
+        ctl->started(ctl->ctx, pid, runner_proc_start(pid));
     /* Read while the pipe is open; once the command has exited, stragglers
      * holding the pipe get a second to finish writing, then the group is
      * killed. Over the timeout: SIGTERM to the group, SIGKILL after the
@@ -117,8 +126,12 @@ int runner_run(const char *command, char *const *env, int64_t timeout_ms, size_t
         }
         if (exited && (!open || now >= drain_until))
             break;
+        if (!exited && !killed && ctl != NULL && ctl->cancel != NULL && atomic_load(ctl->cancel)) {
+            r->cancelled = 1;
+            deadline = now;
+        }
         if (!exited && !killed && now >= deadline) {
-            r->timed_out = 1;
+            r->timed_out = !r->cancelled;
             kill(-pid, SIGTERM);
             killed = 1;
             kill_at = now + RUNNER_GRACE_MS;
@@ -160,4 +173,56 @@ void runner_result_free(runner_result_t *r)
     free(r->output);
     r->output = NULL;
     r->output_len = 0;
+}
+
+int64_t runner_proc_start(pid_t pid)
+{
+    char path[64], buf[1024], state;
+    unsigned long long start;
+    const char *p;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* "pid (comm) state ppid ... starttime": comm may hold spaces and
+     * parentheses, so fields are counted from the last ')'. starttime is
+     * field 22, the 20th after the state. */
+    if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 1, " %c", &state) != 1)
+        return -1;
+    p += 2;
+    for (int field = 3; field < 22; field++)
+        if ((p = strchr(p + 1, ' ')) == NULL)
+            return -1;
+    if (sscanf(p, " %llu", &start) != 1)
+        return -1;
+    return state == 'Z' || state == 'X' ? -1 : (int64_t)start;
+}
+
+int runner_proc_alive(pid_t pid, int64_t proc_start)
+{
+    int64_t now = pid > 0 ? runner_proc_start(pid) : -1;
+
+    return now >= 0 && (proc_start < 0 || now == proc_start);
+}
+
+int runner_kill_group(pid_t pgid, int64_t proc_start)
+{
+    int64_t leader;
+
+    if (pgid <= 1)
+        return 0;
+    leader = runner_proc_start(pgid);
+    /* A live process with the leader's pid but another start time: the pid
+     * was reused, and Linux does not reuse a pid while a group of that id
+     * has members, so the old group is gone. */
+    if (leader >= 0 && proc_start >= 0 && leader != proc_start)
+        return 0;
+    return kill(-pgid, SIGKILL) == 0 ? 1 : 0;
 }
