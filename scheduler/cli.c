@@ -17,8 +17,8 @@
 #include <string.h>
 
 #define BACKFILL_MAX 10000
-#define FAR_PAST (-(1LL << 62))
-#define FAR_FUTURE (1LL << 62)
+#define FAR_PAST 0LL                /* 1970 */
+#define FAR_FUTURE 7258118400000LL  /* 2200 */
 
 static int open_store(store_t *st, const cli_opts_t *o)
 {

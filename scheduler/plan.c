@@ -70,16 +70,16 @@ static int collect(const dag_t *d, int64_t from, int64_t after, int64_t to, int6
     return n;
 }
 
-/* The start of the latest interval whose end has passed at now, or -1:
+/* The start of the latest interval, not before first, whose end has
+ * passed at now, or -1:
  * the last two fire times at or before now, found by walking forward
  * from a point far enough back to hold two of them (tried at growing
  * distances, so a minutely schedule walks a few minutes, a yearly one a
- * few years), but not before the first interval. */
-static int64_t latest_due_start(const dag_t *d, int64_t now)
+ * few years). */
+static int64_t latest_start_after(const dag_t *d, int64_t first, int64_t now)
 {
     static const int64_t spans[] = {2 * 60000LL, 2 * 3600000LL, 2 * 86400000LL, 64 * 86400000LL,
                                     800 * 86400000LL, 3700 * 86400000LL};
-    int64_t first = first_start(d);
 
     if (first < 0 || first > now)
         return -1;
@@ -99,6 +99,12 @@ static int64_t latest_due_start(const dag_t *d, int64_t now)
             return -1;
     }
     return -1;
+}
+
+/* The latest due interval's start, of the DAG's own (from start_date). */
+static int64_t latest_due_start(const dag_t *d, int64_t now)
+{
+    return latest_start_after(d, first_start(d), now);
 }
 
 int plan_due(const dag_t *d, int64_t last_start, int64_t now, int64_t *starts, int max)
@@ -148,7 +154,8 @@ int64_t plan_next_due(const dag_t *d, int64_t last_start, int64_t now)
 
 void plan_manual_interval(const dag_t *d, int64_t logical, int64_t *start, int64_t *end)
 {
-    int64_t s = d->schedule.kind == CRON_EXPR ? latest_due_start(d, logical) : -1;
+    /* Not bounded by start_date: a run by hand may be for any time. */
+    int64_t s = d->schedule.kind == CRON_EXPR ? latest_start_after(d, 0, logical) : -1;
 
     *start = s >= 0 ? s : logical;
     *end = s >= 0 ? cron_next(&d->schedule, s) : logical;

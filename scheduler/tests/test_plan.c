@@ -1,6 +1,7 @@
 /*
  * test_plan.c - ecom-scheduler's decisions (scheduler/plan.c): due runs
- * with and without catchup, @once and none, backfill ranges, every trigger
+ * with and without catchup, @once and none, backfill ranges, when the next
+ * run is due, a manual run's interval, every trigger
  * rule, retry delays with backoff and cap, and DAG run states. The clock
  * is a number.
  */
@@ -123,6 +124,54 @@ static void test_backfill(void **state)
     assert_int_equal(plan_interval_end(d, starts[0]), at("2026-12-01T02:00:00Z"));
 }
 
+/* When the next run becomes due, which the daemon sleeps until. */
+static void test_next_due(void **state)
+{
+    const dag_t *d = dag("@hourly", "2026-12-01", 1);
+    (void)state;
+
+    /* No run yet: the first interval's end. */
+    assert_int_equal(plan_next_due(d, INT64_MIN, at("2026-11-30T12:00:00Z")), at("2026-12-01T01:00:00Z"));
+    /* Catchup: the interval after the last one, due already when late. */
+    assert_int_equal(plan_next_due(d, at("2026-12-01T03:00:00Z"), at("2026-12-01T09:30:00Z")),
+                     at("2026-12-01T05:00:00Z"));
+    /* No catchup: the latest interval when newer than the last run... */
+    d = dag("@hourly", "2026-12-01", 0);
+    assert_int_equal(plan_next_due(d, at("2026-12-01T03:00:00Z"), at("2026-12-01T09:30:00Z")),
+                     at("2026-12-01T09:00:00Z"));
+    /* ...else the end of the one after it. */
+    assert_int_equal(plan_next_due(d, at("2026-12-01T08:00:00Z"), at("2026-12-01T09:30:00Z")),
+                     at("2026-12-01T10:00:00Z"));
+    d = dag("30 0 * * MON", "2026-11-30", 0);
+    assert_int_equal(plan_next_due(d, at("2026-11-30T00:30:00Z"), at("2026-12-02T18:00:00Z")),
+                     at("2026-12-14T00:30:00Z"));
+    d = dag("@once", "2026-12-01T06:00:00Z", 0);
+    assert_int_equal(plan_next_due(d, INT64_MIN, at("2026-11-01T00:00:00Z")), at("2026-12-01T06:00:00Z"));
+    assert_true(plan_next_due(d, at("2026-12-01T06:00:00Z"), at("2026-12-02T00:00:00Z")) == INT64_MAX);
+    assert_true(plan_next_due(dag("none", "2026-12-01", 0), INT64_MIN, at("2026-12-02T00:00:00Z")) == INT64_MAX);
+}
+
+/* A run by hand covers the last complete interval at its logical date, as
+ * Airflow infers it, before start_date too. */
+static void test_manual_interval(void **state)
+{
+    int64_t s, e;
+    (void)state;
+
+    plan_manual_interval(dag("@hourly", "2026-12-01", 0), at("2026-11-20T11:00:00Z"), &s, &e);
+    assert_int_equal(s, at("2026-11-20T10:00:00Z"));
+    assert_int_equal(e, at("2026-11-20T11:00:00Z"));
+    plan_manual_interval(dag("@hourly", "2026-12-01", 0), at("2026-12-02T10:23:00Z"), &s, &e);
+    assert_int_equal(s, at("2026-12-02T09:00:00Z"));
+    assert_int_equal(e, at("2026-12-02T10:00:00Z"));
+    plan_manual_interval(dag("15 0 * * *", "2026-12-01", 0), at("2026-12-02T00:10:00Z"), &s, &e);
+    assert_int_equal(s, at("2026-11-30T00:15:00Z"));
+    assert_int_equal(e, at("2026-12-01T00:15:00Z"));
+    plan_manual_interval(dag("none", "2026-12-01", 0), at("2026-12-02T10:23:00Z"), &s, &e);
+    assert_int_equal(s, at("2026-12-02T10:23:00Z"));
+    assert_int_equal(e, s);
+}
+
 static const char rules_dag[] = "[dag d]\n"
                                 "[task u1]\ncommand = x\n"
                                 "[task u2]\ncommand = x\n"
@@ -239,6 +288,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_due),
         cmocka_unit_test(test_backfill),
+        cmocka_unit_test(test_next_due),
+        cmocka_unit_test(test_manual_interval),
         cmocka_unit_test(test_trigger_rules),
         cmocka_unit_test(test_retry_delays),
         cmocka_unit_test(test_run_state),

@@ -20,38 +20,8 @@ q() { psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
 H="2026-11-20 10:00+00" # the hour judged; the 24 before it are its history
 q "select ecom_ensure_daily_partitions('2026-11-19', '2026-11-20')" >/dev/null
 
-# load_clean: 25 hours from H - 24 h: a user event every 6 s (600 an hour,
-# each user's same-product events minutes apart), a transaction every
-# 120 s with one item at the catalog's price, an inventory update every
-# 90 s whose stock follows from the one before; offsets contiguous in 3
-# partitions; no dead letter.
-load_clean() {
-    q "truncate user_events, transactions, transaction_items, inventory_updates, dead_letter_events, stream_gaps"
-    q "insert into user_events (event_id, user_id, event_type, event_time, product_id, price, search_query,
-                               session_id, kafka_partition, kafka_offset)
-       select md5('ue' || i)::uuid, 'U' || lpad((i % 100 + 1)::text, 4, '0'), k.t,
-              '$H'::timestamptz - interval '24 hours' + i * interval '6 seconds',
-              case when k.t <> 'search' then p.product_id end, case when k.t <> 'search' then p.price end,
-              case when k.t = 'search' then 'shoes' end, 'S' || (i / 50), i % 3, i / 3
-         from generate_series(0, 25 * 600 - 1) i
-         cross join lateral (select (array['product_view', 'product_view', 'add_to_cart', 'search'])[i % 4 + 1] as t) k
-         join products p on p.product_id = 'P' || lpad((i % 7 + 1)::text, 3, '0')"
-    q "insert into transactions (transaction_id, user_id, event_time, payment_method, total_amount, item_count,
-                                totals_match, kafka_partition, kafka_offset)
-       select md5('tx' || i)::uuid, 'U' || lpad((i % 100 + 1)::text, 4, '0'),
-              '$H'::timestamptz - interval '24 hours' + i * interval '120 seconds', 'paypal', p.price, 1, true,
-              i % 3, i / 3
-         from generate_series(0, 25 * 30 - 1) i join products p on p.product_id = 'P' || lpad((i % 10 + 1)::text, 3, '0')"
-    q "insert into transaction_items (transaction_id, line_no, event_time, product_id, price, quantity, item_total)
-       select t.transaction_id, 1, t.event_time, p.product_id, p.price, 1, p.price
-         from transactions t join products p on p.price = t.total_amount"
-    q "insert into inventory_updates (event_id, product_id, stock_change, current_stock, warehouse_location,
-                                     event_time, kafka_partition, kafka_offset)
-       select md5('inv' || i)::uuid, 'P' || lpad((i % 10 + 1)::text, 3, '0'), -1, 500 - i / 40,
-              (array['NYC', 'LAX', 'CHI', 'MIA'])[(i / 10) % 4 + 1],
-              '$H'::timestamptz - interval '24 hours' + i * interval '90 seconds', i % 3, i / 3
-         from generate_series(0, 25 * 40 - 1) i"
-}
+# load_clean: the clean corpus of lib.sh, judged at hour H.
+load_clean() { load_clean_corpus "$H"; }
 # run_quality NAME STATUS [ARGS...]: ecom-quality --for the hour.
 run_quality() {
     local name=$1 want=$2
