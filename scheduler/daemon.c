@@ -266,6 +266,9 @@ int daemon_run(const dag_file_t *f, const daemon_opts_t *o)
             l->next_heartbeat = now + o->heartbeat_ms;
         }
         tick_due(l, now);
+        /* A NOTIFY read while a pass waited for its results sits in
+         * libpq's buffer, not on the socket: take it before sleeping. */
+        notifications(l);
         wake = earliest(l) - ts_now_ms();
         exec_wait(&l->ex, l->st.conn != NULL ? PQsocket(l->st.conn) : -1,
                   wake < 0 ? 0 : wake > o->poll_ms ? (int)o->poll_ms : (int)wake);

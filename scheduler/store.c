@@ -108,8 +108,12 @@ int store_create_run(store_t *st, const dag_t *d, const char *type, int64_t logi
     int rc = -1;
 
     ts_format_rfc3339(logical, rfc);
-    /* Airflow's run ids: scheduled__2026-12-01T10:00:00+00:00 */
-    snprintf(run_id, 96, "%s__%.19s+00:00", type, rfc);
+    /* Airflow's run ids: scheduled__2026-12-01T10:00:00+00:00, with the
+     * milliseconds when there are any (manual runs at "now"). */
+    if (logical % 1000 != 0)
+        snprintf(run_id, 96, "%s__%.23s+00:00", type, rfc);
+    else
+        snprintf(run_id, 96, "%s__%.19s+00:00", type, rfc);
     db_array_begin(&ids);
     db_array_begin(&tries);
     for (int i = 0; i < d->n_tasks; i++) {
@@ -399,6 +403,7 @@ static int advance_run(store_t *st, const dag_t *d, const PGresult *res, int row
                         p, NULL) != 0)
             return -1;
         LOG_INFO("DAG %s: run %s %s", d->id, run_id, plan_run_state_name(rs));
+        *next_ms = now; /* a queued run may start in its place: another pass at once */
     }
     return 0;
 }
