@@ -29,6 +29,8 @@ RUN apt-get update \
     && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ecom
 
 COPY --from=builder /src/build/bin/ /usr/local/bin/
+COPY scheduler/dags.conf /etc/ecom-pipeline/dags.conf
+RUN mkdir -p /var/lib/ecom/data && chown ecom /var/lib/ecom/data
 
 USER ecom
 WORKDIR /tmp

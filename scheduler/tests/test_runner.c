@@ -1,8 +1,10 @@
 /*
  * test_runner.c - one task's process group (scheduler/runner.c) with real
  * short commands: exit status and captured output, the kept tail, extra
- * environment, a timeout that kills the whole group, and stragglers of a
- * finished command killed after the drain.
+ * environment, a timeout that kills the whole group, stragglers of a
+ * finished command killed after the drain; a daemon's control (the
+ * started callback, cancel), process identity by start time, and killing
+ * an earlier scheduler's group only while it is still that group.
  */
 #include "runner.h"
 
@@ -12,8 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -114,6 +118,67 @@ static void test_stragglers_killed(void **state)
     runner_result_free(&r);
 }
 
+typedef struct {
+    pid_t pid;
+    int64_t start;
+    atomic_int *cancel;
+} seen_t;
+
+static void on_started(void *ctx, pid_t pid, int64_t proc_start)
+{
+    seen_t *s = ctx;
+
+    s->pid = pid;
+    s->start = proc_start;
+    atomic_store(s->cancel, 1); /* cancel at once: the group must still end */
+}
+
+static void test_ctl_started_and_cancel(void **state)
+{
+    atomic_int cancel = 0;
+    seen_t seen = {0, 0, &cancel};
+    runner_ctl_t ctl = {on_started, &seen, &cancel};
+    runner_result_t r;
+    (void)state;
+
+    assert_int_equal(runner_run_ctl("sleep 30 & sleep 30", NULL, 0, 4096, &ctl, &r), 0);
+    assert_true(seen.pid > 0);
+    assert_true(seen.start > 0);
+    assert_true(r.cancelled);
+    assert_false(r.timed_out);
+    assert_int_equal(r.term_signal, SIGTERM);
+    assert_true(r.duration_ms < 1500);
+    assert_false(runner_proc_alive(seen.pid, seen.start)); /* reaped */
+    runner_result_free(&r);
+}
+
+static void test_proc_identity_and_group_kill(void **state)
+{
+    int status;
+    pid_t pid = fork();
+    (void)state;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        execl("/bin/sh", "sh", "-c", "sleep 30 & exec sleep 30", (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    int64_t start = runner_proc_start(pid);
+    assert_true(start > 0);
+    assert_true(runner_proc_alive(pid, start));
+    assert_false(runner_proc_alive(pid, start + 1)); /* a reused pid is another process */
+    assert_int_equal(runner_kill_group(pid, start + 1), 0); /* not that group: left alone */
+    assert_true(runner_proc_alive(pid, start));
+    assert_int_equal(runner_kill_group(pid, start), 1);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_int_equal(runner_proc_start(pid), -1);
+    assert_false(runner_proc_alive(pid, start));
+    assert_int_equal(runner_kill_group(1, -1), 0); /* never init */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -122,6 +187,8 @@ int main(void)
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_timeout_kills_the_group),
         cmocka_unit_test(test_stragglers_killed),
+        cmocka_unit_test(test_ctl_started_and_cancel),
+        cmocka_unit_test(test_proc_identity_and_group_kill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

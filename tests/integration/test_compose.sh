@@ -20,7 +20,7 @@ set -euo pipefail
 lib_init "$@"
 compose_file=$repo/docker-compose.yml
 env_file=$repo/.env
-services=(kafka kafka-ui spark-master spark-worker postgres simulator)
+services=(kafka kafka-ui spark-master spark-worker postgres simulator scheduler)
 one_shot=(kafka-init)
 # Kafka, Kafka UI, Spark master RPC and UI, PostgreSQL (README's port table).
 host_ports=(9092 8080 7077 8082 5433)

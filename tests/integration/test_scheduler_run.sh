@@ -9,7 +9,8 @@
 #   the lost one killed and retried; SIGTERM handing a try back, or letting
 #   it finish; two schedulers on one database running every task once;
 #   backfill (dry run, reprocess none/failed/all) within max_active_runs;
-#   tasks clear with --downstream; the shipped hourly pipeline running the
+#   tasks clear with --downstream; PostgreSQL stopped while a try runs (its
+#   end written once it is back); the shipped hourly pipeline running the
 #   real ecom-batch and ecom-quality; bad usage.
 #
 # Usage: tests/integration/test_scheduler_run.sh [BIN_DIR]
@@ -305,6 +306,21 @@ check "--json dags list-runs: the run's tasks" "success a,b,c,d 4" \
     "$(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))[0]
 print(r["state"], ",".join(t["task_id"] for t in r["tasks"]), r["tasks"][1]["try_number"])' "$tmp/out")"
 stop_sched "the backfill scheduler"
+
+# --- PostgreSQL stopped while a try runs: its end waits, then is written ---
+"$sched" dags trigger h2 --logical-date 2026-12-02T00:00:00Z >/dev/null
+start_sched outage
+wait_sql "outage: h2.short running" running 15 \
+    "select state from task_instances where run_id = 'manual__2026-12-02T00:00:00+00:00'"
+"$repo/scripts/pg-local.sh" stop >/dev/null
+sleep 2.5 # the try ends meanwhile
+"$repo/scripts/pg-local.sh" start >/dev/null
+wait_sql "outage: the try's end written once PostgreSQL is back" "success|success|0" 30 \
+    "select outcome, ti.state, exit_status from task_tries join task_instances ti using (dag_id, run_id, task_id)
+      where run_id = 'manual__2026-12-02T00:00:00+00:00'"
+stop_sched "outage"
+grep -q "lost the connection to PostgreSQL; reconnecting" "$tmp/outage.err" && ok "outage: said so in its log" ||
+    not_ok "outage: $(tail -n 5 "$tmp/outage.err")"
 
 # --- the shipped hourly pipeline with the real ecom-batch and ecom-quality ---
 sql_strict "select ecom_ensure_daily_partitions('2026-11-19', '2026-11-20')" >/dev/null
