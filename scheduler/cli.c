@@ -27,12 +27,6 @@ static int open_store(store_t *st, const cli_opts_t *o)
     return st->conn != NULL ? 0 : -1;
 }
 
-static const char *i64(char buf[24], int64_t v)
-{
-    snprintf(buf, 24, "%lld", (long long)v);
-    return buf;
-}
-
 /* "2026-12-01T10:00:00Z" (buf: TS_RFC3339_LEN). */
 static const char *when(int64_t ms, char *buf)
 {
@@ -77,7 +71,7 @@ int cli_trigger(const dag_t *d, const cli_opts_t *o)
 int cli_list_runs(const dag_t *d, const cli_opts_t *o)
 {
     char lim[24];
-    const char *p[3] = {d->id, o->state, i64(lim, o->limit)};
+    const char *p[3] = {d->id, o->state, store_i64(lim, o->limit)};
     json_t *arr = json_array();
     PGresult *res;
     store_t st;
@@ -168,7 +162,7 @@ static int clear_tis(store_t *st, const dag_t *d, const int *mask, int64_t from,
     db_array_end(&ids);
     db_array_end(&retries);
     if (!ids.oom && !retries.oom) {
-        const char *p[7] = {d->id, ids.data, retries.data, i64(f, from), i64(t, to), only_failed ? "t" : "f",
+        const char *p[7] = {d->id, ids.data, retries.data, store_i64(f, from), store_i64(t, to), only_failed ? "t" : "f",
                             run_id};
         res = db_run(st->conn, "clearing task instances",
                      "WITH t AS (SELECT * FROM unnest($2::text[], $3::int[]) AS t (task_id, retries)),"
@@ -254,21 +248,6 @@ int cli_clear(const dag_t *d, const int *mask, const cli_opts_t *o)
     return 0;
 }
 
-/* What backfill does with one interval, given the run at its logical date
- * (state NULL: none). */
-static const char *backfill_action(const char *state, int reprocess)
-{
-    if (state == NULL)
-        return "create";
-    if (strcmp(state, "queued") == 0 || strcmp(state, "running") == 0)
-        return "skip";
-    if (strcmp(state, "failed") == 0 && reprocess >= 1)
-        return "rerun_failed";
-    if (reprocess == 2)
-        return "rerun";
-    return "skip";
-}
-
 int cli_backfill(const dag_t *d, const cli_opts_t *o)
 {
     static int64_t starts[BACKFILL_MAX + 1];
@@ -294,7 +273,7 @@ int cli_backfill(const dag_t *d, const cli_opts_t *o)
     {
         /* The DAG's lock row: a scheduler's pass does not run between our
          * reads and writes. */
-        const char *p[3] = {d->id, i64(f, o->from), i64(t, o->to)};
+        const char *p[3] = {d->id, store_i64(f, o->from), store_i64(t, o->to)};
         PGresult *lock = db_run(st.conn, "locking the DAG",
                                 "SELECT 1 FROM scheduler_dags WHERE dag_id = $1 FOR UPDATE", 1, p, PGRES_TUPLES_OK);
         PQclear(lock);
@@ -316,7 +295,7 @@ int cli_backfill(const dag_t *d, const cli_opts_t *o)
                 state = PQgetvalue(res, r, 1);
                 existing = PQgetvalue(res, r, 2);
             }
-        action = backfill_action(state, o->reprocess);
+        action = plan_backfill_action(state, o->reprocess);
         if (strcmp(action, "create") == 0)
             ok = store_create_run(&st, d, "backfill", starts[i], starts[i], plan_interval_end(d, starts[i]), NULL,
                                   run_id) >= 0;

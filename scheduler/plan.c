@@ -168,6 +168,36 @@ int plan_backfill(const dag_t *d, int64_t from, int64_t to, int64_t now, int64_t
     return collect(d, cron_next(&d->schedule, from - 1), INT64_MIN, to, now, starts, max);
 }
 
+plan_zombie_t plan_zombie(const plan_claim_t *c, int64_t threshold_ms)
+{
+    if (c->ours)
+        return c->ours_running ? ZOMBIE_NO : ZOMBIE_UNOWNED;
+    if (c->ended)
+        return ZOMBIE_ENDED;
+    if (c->same_host && !c->alive)
+        return ZOMBIE_GONE;
+    return c->silent_ms > threshold_ms ? ZOMBIE_SILENT : ZOMBIE_NO;
+}
+
+const char *plan_zombie_reason(plan_zombie_t z)
+{
+    static const char *const names[] = {"not a zombie", "claimed by this scheduler, with no try running",
+                                        "its scheduler ended", "its scheduler's process is gone",
+                                        "its scheduler's heartbeat stopped"};
+    return names[z];
+}
+
+const char *plan_backfill_action(const char *run_state, int reprocess)
+{
+    if (run_state == NULL)
+        return "create";
+    if (strcmp(run_state, "queued") == 0 || strcmp(run_state, "running") == 0)
+        return "skip";
+    if (reprocess == 2)
+        return "rerun";
+    return strcmp(run_state, "failed") == 0 && reprocess == 1 ? "rerun_failed" : "skip";
+}
+
 plan_verdict_t plan_task(const dag_t *d, int i, const plan_ti_state_t *states)
 {
     const dag_task_t *t = &d->tasks[i];

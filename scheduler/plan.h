@@ -88,6 +88,33 @@ int64_t plan_retry_delay(const dag_task_t *t, int try_number);
  * success. */
 plan_run_state_t plan_run_state(const dag_t *d, const plan_ti_state_t *states);
 
+/* Whether a queued or running task instance is a zombie, Airflow's word
+ * for a try whose scheduler is gone: claimed by this scheduler with no try
+ * of its running (a commit whose result was lost), its scheduler ended
+ * (a clean exit leaves nothing claimed), its scheduler's process gone (on
+ * this host, where that can be seen), or its scheduler silent for longer
+ * than threshold_ms. */
+typedef enum { ZOMBIE_NO, ZOMBIE_UNOWNED, ZOMBIE_ENDED, ZOMBIE_GONE, ZOMBIE_SILENT } plan_zombie_t;
+
+typedef struct {
+    int ours;               /* claimed by this scheduler */
+    int ours_running;       /* ...and one of its tries is running it */
+    int ended;              /* its scheduler's row says it ended */
+    int same_host;          /* its scheduler ran on this host */
+    int alive;              /* ...and that process is alive (same_host only) */
+    int64_t silent_ms;      /* since its scheduler's last heartbeat */
+} plan_claim_t;
+
+plan_zombie_t plan_zombie(const plan_claim_t *c, int64_t threshold_ms);
+const char *plan_zombie_reason(plan_zombie_t z);
+
+/* What a backfill does with an interval, given the state of the run at
+ * its logical date (NULL: none) and --reprocess (0 none, 1 failed, 2
+ * all): "create", "skip" (queued or running runs always, finished ones
+ * unless reprocessed), "rerun_failed" (failed: its failed and
+ * upstream_failed tasks) or "rerun" (all: every task). */
+const char *plan_backfill_action(const char *run_state, int reprocess);
+
 /* What a task's command may name, as Airflow's templates: {{ ds }}
  * (YYYY-MM-DD of the logical date), {{ ds_nodash }}, {{ ts }} (the logical
  * date, ISO 8601), {{ data_interval_start }}, {{ data_interval_end }}

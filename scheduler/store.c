@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *i64(char buf[24], int64_t v)
+const char *store_i64(char buf[24], int64_t v)
 {
     snprintf(buf, 24, "%lld", (long long)v);
     return buf;
@@ -42,7 +42,7 @@ static int exec_params(store_t *st, const char *what, const char *sql, int n, co
 int store_register(store_t *st)
 {
     char pid[24], start[24];
-    const char *params[3] = {st->hostname, i64(pid, getpid()), i64(start, runner_proc_start(getpid()))};
+    const char *params[3] = {st->hostname, store_i64(pid, getpid()), store_i64(start, runner_proc_start(getpid()))};
     PGresult *res;
 
     if (gethostname(st->hostname, sizeof(st->hostname) - 1) != 0)
@@ -60,7 +60,7 @@ int store_register(store_t *st)
 int store_heartbeat(store_t *st)
 {
     char id[24];
-    const char *params[1] = {i64(id, st->job_id)};
+    const char *params[1] = {store_i64(id, st->job_id)};
 
     return exec_params(st, "the scheduler's heartbeat",
                        "UPDATE scheduler_jobs SET heartbeat_at = now() WHERE id = $1", 1, params, NULL);
@@ -69,7 +69,7 @@ int store_heartbeat(store_t *st)
 int store_end(store_t *st)
 {
     char id[24];
-    const char *params[1] = {i64(id, st->job_id)};
+    const char *params[1] = {store_i64(id, st->job_id)};
 
     return exec_params(st, "ending the scheduler",
                        "UPDATE scheduler_jobs SET ended_at = now(), heartbeat_at = now() WHERE id = $1", 1,
@@ -124,9 +124,9 @@ int store_create_run(store_t *st, const dag_t *d, const char *type, int64_t logi
     db_array_end(&tries);
     params[0] = d->id;
     params[1] = run_id;
-    params[2] = i64(lo, logical);
-    params[3] = i64(so, start);
-    params[4] = i64(eo, end);
+    params[2] = store_i64(lo, logical);
+    params[3] = store_i64(so, start);
+    params[4] = store_i64(eo, end);
     params[5] = type;
     params[6] = conf != NULL ? conf : "{}";
     params[7] = NULL;
@@ -179,35 +179,30 @@ static int reap_zombies(store_t *st, const dag_t *d, int64_t now)
         int running = strcmp(PQgetvalue(res, i, 2), "running") == 0;
         int try_number = (int)col_i64(res, i, 3), ti = dag_task_index(d, task_id);
         int64_t owner = col_i64(res, i, 7), age = col_i64(res, i, 12);
-        int same_host = strcmp(PQgetvalue(res, i, 8), st->hostname) == 0, dead, killed = 0;
-        const char *why;
+        plan_claim_t c = {.ours = owner == st->job_id,
+                          .ended = strcmp(PQgetvalue(res, i, 11), "t") == 0,
+                          .same_host = strcmp(PQgetvalue(res, i, 8), st->hostname) == 0,
+                          .silent_ms = age};
+        plan_zombie_t z;
+        int killed = 0;
 
-        if (owner == st->job_id) {
-            dead = st->owns == NULL || !st->owns(st->owns_ctx, d->id, run_id, task_id, try_number);
-            why = "claimed by this scheduler, with no try running";
-        } else if (strcmp(PQgetvalue(res, i, 11), "t") == 0) {
-            dead = 1;
-            why = "its scheduler ended";
-        } else if (same_host && !runner_proc_alive((pid_t)col_i64(res, i, 9), col_i64(res, i, 10))) {
-            dead = 1;
-            why = "its scheduler's process is gone";
-        } else {
-            dead = age > st->zombie_ms;
-            why = "its scheduler's heartbeat stopped";
-        }
-        if (!dead)
+        if (c.ours)
+            c.ours_running = st->owns != NULL && st->owns(st->owns_ctx, d->id, run_id, task_id, try_number);
+        if (c.same_host)
+            c.alive = runner_proc_alive((pid_t)col_i64(res, i, 9), col_i64(res, i, 10));
+        if ((z = plan_zombie(&c, st->zombie_ms)) == ZOMBIE_NO)
             continue;
         if (running && strcmp(PQgetvalue(res, i, 4), st->hostname) == 0 && col_i64(res, i, 5) > 0)
             killed = runner_kill_group((pid_t)col_i64(res, i, 5), col_i64(res, i, 6));
         LOG_WARN("task %s.%s of %s, try %d, is a zombie (%s, scheduler %lld)%s", d->id, task_id, run_id,
-                 try_number, why, (long long)owner,
+                 try_number, plan_zombie_reason(z), (long long)owner,
                  killed ? ": what was left of its process group killed" : "");
         {
             char tn[24], ow[24], retry[24];
             const dag_task_t *t = ti >= 0 ? &d->tasks[ti] : NULL;
             int64_t delay = t != NULL ? plan_retry_delay(t, try_number + 1) : 0;
-            const char *p[7] = {d->id, run_id, task_id, i64(tn, try_number), i64(ow, owner),
-                                running ? "zombie" : "handed_back", i64(retry, now + delay)};
+            const char *p[7] = {d->id, run_id, task_id, store_i64(tn, try_number), store_i64(ow, owner),
+                                running ? "zombie" : "handed_back", store_i64(retry, now + delay)};
             if (exec_params(st, "ending a zombie task",
                             "WITH tr AS (UPDATE task_tries SET outcome = $6, ended_at = now(),"
                             "  duration_ms = ecom_ms(now()) - ecom_ms(started_at)"
@@ -245,7 +240,7 @@ static int create_due_runs(store_t *st, const dag_t *d, int64_t now, int64_t las
         LOG_INFO("DAG %s: run %s queued", d->id, run_id);
     }
     if (n > 0) {
-        const char *p[2] = {d->id, i64(lo, starts[n - 1])};
+        const char *p[2] = {d->id, store_i64(lo, starts[n - 1])};
         if (exec_params(st, "moving the DAG's cursor",
                         "UPDATE scheduler_dags SET last_scheduled = ecom_ts($2) WHERE dag_id = $1", 2, p,
                         NULL) != 0)
@@ -260,7 +255,7 @@ static int create_due_runs(store_t *st, const dag_t *d, int64_t now, int64_t las
 static int start_runs(store_t *st, const dag_t *d)
 {
     char max[24];
-    const char *p[2] = {d->id, i64(max, d->max_active_runs)};
+    const char *p[2] = {d->id, store_i64(max, d->max_active_runs)};
 
     return exec_params(st, "starting DAG runs",
                        "UPDATE dag_runs SET state = 'running', start_date = now()"
@@ -287,7 +282,7 @@ static int set_ti_state(store_t *st, const dag_t *d, const char *run_id, const c
 static int claim(store_t *st, const dag_t *d, const char *run_id, int ti, const char *command, int *try_number)
 {
     char me[24];
-    const char *p[6] = {d->id, run_id, d->tasks[ti].id, i64(me, st->job_id), st->hostname, command};
+    const char *p[6] = {d->id, run_id, d->tasks[ti].id, store_i64(me, st->job_id), st->hostname, command};
     PGresult *res = db_run(st->conn, "claiming a task instance",
                            "WITH ti AS (UPDATE task_instances SET state = 'queued', try_number = try_number + 1,"
                            "  scheduler_id = $4, hostname = $5, pid = NULL, proc_start = NULL,"
@@ -469,8 +464,8 @@ int store_try_started(store_t *st, const char *dag_id, const char *run_id, const
                       pid_t pid, int64_t proc_start)
 {
     char tn[24], me[24], ps[24], pr[24];
-    const char *p[7] = {dag_id, run_id, task_id, i64(tn, try_number), i64(me, st->job_id), i64(ps, pid),
-                        i64(pr, proc_start)};
+    const char *p[7] = {dag_id, run_id, task_id, store_i64(tn, try_number), store_i64(me, st->job_id), store_i64(ps, pid),
+                        store_i64(pr, proc_start)};
 
     return exec_params(st, "recording a task's start",
                        "WITH ti AS (UPDATE task_instances SET state = 'running', pid = $6, proc_start = $7"
@@ -512,11 +507,11 @@ int store_try_ended(store_t *st, const dag_t *d, int task_index, const char *run
     static const char *names[] = {"success", "failed", "timeout", "handed_back"};
     const dag_task_t *t = &d->tasks[task_index];
     char tn[24], me[24], ex[24], sg[24], du[24], dr[24], retry[24];
-    const char *p[12] = {d->id, run_id, t->id, i64(tn, try_number), i64(me, st->job_id), names[outcome],
-                         r->exit_status >= 0 ? i64(ex, r->exit_status) : NULL,
-                         r->term_signal ? i64(sg, r->term_signal) : NULL, i64(du, r->duration_ms),
-                         NULL, i64(dr, (int64_t)r->output_dropped),
-                         i64(retry, now + plan_retry_delay(t, try_number + 1))};
+    const char *p[12] = {d->id, run_id, t->id, store_i64(tn, try_number), store_i64(me, st->job_id), names[outcome],
+                         r->exit_status >= 0 ? store_i64(ex, r->exit_status) : NULL,
+                         r->term_signal ? store_i64(sg, r->term_signal) : NULL, store_i64(du, r->duration_ms),
+                         NULL, store_i64(dr, (int64_t)r->output_dropped),
+                         store_i64(retry, now + plan_retry_delay(t, try_number + 1))};
     char *output = as_text(r->output != NULL ? r->output : "", r->output != NULL ? r->output_len : 0);
     long long rows = 0;
     int rc;

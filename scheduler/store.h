@@ -38,6 +38,9 @@ typedef struct {
 
 #define STORE_MAX_CLAIMS 64
 
+/* v as a text parameter, in buf. Returns buf. */
+const char *store_i64(char buf[24], int64_t v);
+
 int store_register(store_t *st);
 int store_heartbeat(store_t *st);
 /* Marks this scheduler ended (a clean exit: its claims are free at once). */

@@ -5,8 +5,11 @@
 # builds, starts the real stack with scripts/devstack.sh (PostgreSQL on port
 # 5433, Apache Kafka in KRaft mode on localhost:9092, a Spark master and
 # worker with the master UI on http://127.0.0.1:8082/), starts ecom-stream
-# (metrics on :9101), then runs ecom-simulator at the documented rates and
-# shows a sample of each topic. The first run fetches Kafka's jars and
+# (metrics on :9101) and ecom-scheduler (the shipped DAGs), then runs
+# ecom-simulator at the documented rates and shows a sample of each topic.
+# At the end it triggers the hourly pipeline for the hour the events fell
+# in and shows its run (hourly_sales, then quality_checks, which judges the
+# hour as it stood at its end: a partial hour fails its freshness check). The first run fetches Kafka's jars and
 # pyspark (into ${XDG_CACHE_HOME:-$HOME/.cache}/ecom-pipeline), later runs
 # download nothing. It runs until Ctrl-C, or for DEMO_SECONDS
 # seconds when that variable is set (e.g. DEMO_SECONDS=60 scripts/demo.sh).
@@ -36,6 +39,7 @@ set +a
 metrics_port=${STREAM_METRICS_PORT:-9101}
 sim_pid=
 stream_pid=
+sched_pid=
 stopping=
 
 # running PID: the background child PID has not ended yet.
@@ -82,10 +86,17 @@ stop_stream() {
     wait_gone "$stream_pid" 15 || { echo "--- ecom-stream did not stop; killing it" >&2; kill -KILL "$stream_pid" 2>/dev/null || true; }
 }
 
+stop_scheduler() {
+    running "$sched_pid" || return 0
+    kill -TERM "$sched_pid" 2>/dev/null || true
+    wait_gone "$sched_pid" 20 || { echo "--- ecom-scheduler did not stop; killing it" >&2; kill -KILL "$sched_pid" 2>/dev/null || true; }
+}
+
 # On any exit (an error included): whatever still runs, newest first.
 on_exit() {
     trap - INT TERM
     stop_simulator
+    stop_scheduler
     stop_stream
     scripts/devstack.sh stop >/dev/null 2>&1 || true
 }
@@ -97,6 +108,9 @@ trap 'stopping=1; running "$sim_pid" && kill -INT "$sim_pid" 2>/dev/null; true' 
 setsid build/bin/ecom-stream -P 10 2>data/run/ecom-stream.log &
 stream_pid=$!
 echo "--- ecom-stream is storing events (log: data/run/ecom-stream.log, metrics: http://127.0.0.1:$metrics_port/metrics)"
+ECOM_LAKE_DIR=$repo/data setsid build/bin/ecom-scheduler run 2>data/run/ecom-scheduler.log &
+sched_pid=$!
+echo "--- ecom-scheduler runs the DAGs of scheduler/dags.conf (log: data/run/ecom-scheduler.log)"
 sim_args=(-P 10)
 [[ -n ${DEMO_SECONDS:-} ]] && sim_args+=(-d "$DEMO_SECONDS")
 if [[ -z $stopping ]]; then
@@ -132,6 +146,22 @@ scripts/pg-local.sh psql -c "select 'user_events' as table_name, count(*) as row
     union all select 'inventory_updates', count(*) from inventory_updates
     union all select 'dead_letter_events', count(*) from dead_letter_events"
 scripts/pg-local.sh psql -c "select event_type, count(*) from user_events group by 1 order by 2 desc"
+if running "$sched_pid"; then
+    next_hour=$(date -u -d "$(date -u +%Y-%m-%dT%H:00:00Z) + 1 hour" +%Y-%m-%dT%H:00:00Z)
+    echo "--- ecom-scheduler: the hourly pipeline for this hour (dags trigger ecommerce_pipeline_hourly --logical-date $next_hour)"
+    build/bin/ecom-scheduler dags trigger ecommerce_pipeline_hourly --logical-date "$next_hour" || true
+    for _ in $(seq 150); do
+        [[ $(scripts/pg-local.sh psql -Atc "select count(*) from task_instances where dag_id = 'ecommerce_pipeline_hourly'
+              and run_id like 'manual__%' and task_id = 'quality_checks' and state in ('success', 'up_for_retry', 'failed')") != 0 ]] && break
+        sleep 0.2
+    done
+    build/bin/ecom-scheduler dags list-runs ecommerce_pipeline_hourly --limit 3 || true
+    scripts/pg-local.sh psql -c "select hour, category, orders, units, revenue from hourly_sales_by_category
+        where hour = date_trunc('hour', now()) order by revenue desc"
+    echo "--- stopping ecom-scheduler (running tries are handed back)"
+    stop_scheduler
+    tail -n 3 data/run/ecom-scheduler.log
+fi
 echo "--- stopping Spark, Kafka and PostgreSQL"
 trap - EXIT
 scripts/devstack.sh stop

@@ -1,7 +1,7 @@
 /*
  * test_plan.c - ecom-scheduler's decisions (scheduler/plan.c): due runs
  * with and without catchup, @once and none, backfill ranges, when the next
- * run is due, a manual run's interval, every trigger
+ * run is due, a manual run's interval, zombies, backfill actions, every trigger
  * rule, retry delays with backoff and cap, and DAG run states. The clock
  * is a number.
  */
@@ -172,6 +172,48 @@ static void test_manual_interval(void **state)
     assert_int_equal(e, s);
 }
 
+static void test_zombies(void **state)
+{
+    plan_claim_t c = {0};
+    (void)state;
+
+    c.ours = 1, c.ours_running = 1;
+    assert_int_equal(plan_zombie(&c, 30000), ZOMBIE_NO);
+    c.ours_running = 0; /* a claim whose commit's result was lost */
+    assert_int_equal(plan_zombie(&c, 30000), ZOMBIE_UNOWNED);
+    c = (plan_claim_t){.ended = 1, .same_host = 1, .alive = 1};
+    assert_int_equal(plan_zombie(&c, 30000), ZOMBIE_ENDED);
+    c = (plan_claim_t){.same_host = 1, .alive = 0, .silent_ms = 10};
+    assert_int_equal(plan_zombie(&c, 30000), ZOMBIE_GONE);
+    /* Alive on this host, or elsewhere: only the heartbeat can tell. */
+    c = (plan_claim_t){.same_host = 1, .alive = 1, .silent_ms = 29999};
+    assert_int_equal(plan_zombie(&c, 30000), ZOMBIE_NO);
+    c.silent_ms = 30001;
+    assert_int_equal(plan_zombie(&c, 30000), ZOMBIE_SILENT);
+    c = (plan_claim_t){.silent_ms = 30000};
+    assert_int_equal(plan_zombie(&c, 30000), ZOMBIE_NO);
+    c.silent_ms = 30001;
+    assert_int_equal(plan_zombie(&c, 30000), ZOMBIE_SILENT);
+    assert_string_equal(plan_zombie_reason(ZOMBIE_GONE), "its scheduler's process is gone");
+}
+
+static void test_backfill_actions(void **state)
+{
+    (void)state;
+
+    for (int r = 0; r <= 2; r++) {
+        assert_string_equal(plan_backfill_action(NULL, r), "create");
+        assert_string_equal(plan_backfill_action("queued", r), "skip");
+        assert_string_equal(plan_backfill_action("running", r), "skip");
+    }
+    assert_string_equal(plan_backfill_action("failed", 0), "skip");
+    assert_string_equal(plan_backfill_action("failed", 1), "rerun_failed");
+    assert_string_equal(plan_backfill_action("failed", 2), "rerun");
+    assert_string_equal(plan_backfill_action("success", 0), "skip");
+    assert_string_equal(plan_backfill_action("success", 1), "skip");
+    assert_string_equal(plan_backfill_action("success", 2), "rerun");
+}
+
 static const char rules_dag[] = "[dag d]\n"
                                 "[task u1]\ncommand = x\n"
                                 "[task u2]\ncommand = x\n"
@@ -290,6 +332,8 @@ int main(void)
         cmocka_unit_test(test_backfill),
         cmocka_unit_test(test_next_due),
         cmocka_unit_test(test_manual_interval),
+        cmocka_unit_test(test_zombies),
+        cmocka_unit_test(test_backfill_actions),
         cmocka_unit_test(test_trigger_rules),
         cmocka_unit_test(test_retry_delays),
         cmocka_unit_test(test_run_state),

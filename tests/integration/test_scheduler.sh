@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tests/integration/test_scheduler.sh - what ecom-scheduler does so far
-# (issue 11 in progress): dags list on the shipped scheduler/dags.conf
+# tests/integration/test_scheduler.sh - ecom-scheduler without its daemon
+# (test_scheduler_run.sh drives that): dags list on the shipped scheduler/dags.conf
 # (person and --json), a bad DAG file refused with its line, and tasks test
 # running the shipped DAGs' tasks against a real, throwaway PostgreSQL with
 # the real ecom-batch and ecom-quality (found beside the scheduler), a
