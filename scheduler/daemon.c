@@ -21,6 +21,8 @@
 #include <string.h>
 
 #define OUTPUT_MAX (64 * 1024)
+/* A DAG with no run queued or running gets a pass at least this often. */
+#define DAEMON_IDLE_PASS_MS 60000
 
 typedef struct {
     const dag_file_t *f;
@@ -166,7 +168,10 @@ static void drain_slots(loop_t *l)
                      : out == TRY_HANDED_BACK ? "handed back" : "failed",
                      r->exit_status, r->term_signal ? ", ended by a signal" : "", r->duration_ms / 1000.0);
             exec_release(s);
-            l->next_tick[k] = 0;
+            /* Its DAG may go on, and a DAG that found the executor full
+             * may start a try now: a pass over each at once. */
+            for (int j = 0; j < l->f->n; j++)
+                l->next_tick[j] = 0;
         }
     }
 }
@@ -176,23 +181,24 @@ static void tick_due(loop_t *l, int64_t now)
     for (int i = 0; i < l->f->n && !term_requested(); i++) {
         const dag_t *d = &l->f->dags[i];
         store_claim_t claims[STORE_MAX_CLAIMS];
-        int free_slots = l->ex.n - exec_running(&l->ex), n;
+        int free_slots = l->ex.n - exec_running(&l->ex), n, active;
         int64_t next;
 
         if (l->next_tick[i] > now)
             continue;
         if (free_slots > STORE_MAX_CLAIMS)
             free_slots = STORE_MAX_CLAIMS;
-        if ((n = store_tick(&l->st, d, now, claims, free_slots, &next)) < 0) {
+        if ((n = store_tick(&l->st, d, now, claims, free_slots, &next, &active)) < 0) {
             l->next_tick[i] = now + 1000;
             continue;
         }
         for (int k = 0; k < n; k++)
             start_try(l, d, &claims[k]);
-        /* Runs still in flight: a pass every poll interval at least (what
-         * other schedulers did, zombies); a full executor: a second. */
-        if (next > now + l->o->poll_ms)
-            next = now + l->o->poll_ms;
+        /* Runs in flight: a pass every poll interval at least (what other
+         * schedulers did, zombies). None: the next due run, a NOTIFY, or
+         * a minute at most. */
+        if (next > now + (active ? l->o->poll_ms : DAEMON_IDLE_PASS_MS))
+            next = now + (active ? l->o->poll_ms : DAEMON_IDLE_PASS_MS);
         if (n == free_slots && n > 0)
             next = now;
         l->next_tick[i] = next;

@@ -404,7 +404,7 @@ static int advance_run(store_t *st, const dag_t *d, const PGresult *res, int row
 }
 
 int store_tick(store_t *st, const dag_t *d, int64_t now, store_claim_t *claims, int max_claims,
-               int64_t *next_ms)
+               int64_t *next_ms, int *active)
 {
     const char *p[1] = {d->id};
     PGresult *res = NULL;
@@ -412,6 +412,7 @@ int store_tick(store_t *st, const dag_t *d, int64_t now, store_claim_t *claims, 
     int64_t last;
 
     *next_ms = INT64_MAX;
+    *active = 1;
     if (db_run_cmd(st->conn, "beginning a scheduling pass", "BEGIN") != 0)
         return -1;
     res = db_run(st->conn, "locking the DAG",
@@ -439,6 +440,8 @@ int store_tick(store_t *st, const dag_t *d, int64_t now, store_claim_t *claims, 
                  1, p, PGRES_TUPLES_OK);
     if (res == NULL)
         goto out;
+    /* Queued runs that could not start wait for running ones. */
+    *active = PQntuples(res) > 0;
     for (int r = 0, n = PQntuples(res); r < n;) {
         int rows = 1;
         while (r + rows < n && strcmp(PQgetvalue(res, r + rows, 0), PQgetvalue(res, r, 0)) == 0)

@@ -52,9 +52,11 @@ int store_sync_dags(store_t *st, const dag_file_t *f);
  * instances (no more than the executor's free slots). Returns the number
  * of claims written to claims, 0 when another scheduler holds the DAG, or
  * -1 on a database error (rolled back, logged). *next_ms: when the DAG
- * next needs a pass by the clock alone. */
+ * next needs a pass by the clock alone; *active: whether it has runs
+ * queued or running (what other schedulers do to those needs a look now
+ * and then; a DAG without any changes only by the clock or a NOTIFY). */
 int store_tick(store_t *st, const dag_t *d, int64_t now, store_claim_t *claims, int max_claims,
-               int64_t *next_ms);
+               int64_t *next_ms, int *active);
 
 /* A try's process started: the task instance becomes running. */
 int store_try_started(store_t *st, const char *dag_id, const char *run_id, const char *task_id, int try_number,
