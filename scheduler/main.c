@@ -277,6 +277,11 @@ int main(int argc, char **argv)
     int rc;
 
     config_start(PROGNAME);
+    /* libpq's default gssencmode=prefer loads Kerberos and looks for a
+     * ticket on every connection: 0.5 MB of a daemon meant to stay under
+     * 10 MB (bench/scheduler.sh). Off unless PGGSSENCMODE (or gssencmode in
+     * -d) asks for it. */
+    setenv("PGGSSENCMODE", "disable", 0);
     dags_path = config_env_str("ECOM_SCHEDULER_DAGS", "scheduler/dags.conf");
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":d:p:Vh", longopts, NULL)) != -1) {

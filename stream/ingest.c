@@ -756,7 +756,7 @@ static void update_watermarks(ingest_t *in, int64_t now)
             continue;
         ledger_watermarks(p, lo, hi, now, &gap);
         if (p->user != NULL)
-            evtime_progress(p->user, p->pos, hi, now);
+            evtime_progress(p->user, p->pos, ledger_backlog_hi(p), now);
         if (pm != NULL && p->user != NULL)
             metrics_gauge_set(pm->watermark, watermark_s(evtime_part_watermark(p->user, now)));
         if (gap.kind != NULL) {

@@ -267,6 +267,11 @@ void ledger_watermarks(ledger_part_t *p, int64_t lo, int64_t hi, int64_t now_us,
         p->since_us = now_us;
 }
 
+int64_t ledger_backlog_hi(const ledger_part_t *p)
+{
+    return p->state == LEDGER_ACTIVE && !p->paused ? p->hi : -1;
+}
+
 int ledger_can_seal(const ledger_t *l)
 {
     return l->writer == W_IDLE && !l->held;

@@ -136,6 +136,13 @@ ledger_verdict_t ledger_message(ledger_t *l, ledger_part_t *p, int64_t offset,
  * show the hole), fills *gap with the lost range and moves pos to lo. */
 void ledger_watermarks(ledger_part_t *p, int64_t lo, int64_t hi, int64_t now_us,
                        ledger_gap_t *gap);
+/* The high watermark to judge p's backlog by (evtime_progress()): the
+ * cached hi, or -1 (unknown) while p is paused or not active. A paused
+ * partition is not fetched, so librdkafka's cached hi stops moving while
+ * the producers go on: taken as it is, a partition held back by a slow or
+ * unreachable PostgreSQL would look caught up, then idle, and the idle
+ * close would move the watermark past the events still in Kafka. */
+int64_t ledger_backlog_hi(const ledger_part_t *p);
 
 /* --- writing ----------------------------------------------------------- */
 /* 1 when a new batch may be handed to the writer now. */

@@ -443,6 +443,43 @@ static void test_backpressure(void **state)
     ledger_destroy(l);
 }
 
+/* A partition held back (paused) has no known backlog: its cached high
+ * watermark stops moving, so evtime must not take it as caught up. */
+static void test_backlog_hi_while_paused(void **state)
+{
+    const int64_t stored[1] = {0};
+    ledger_t *l = new_ledger();
+    ledger_part_t *p;
+    ledger_gap_t gap;
+    actions_t acts;
+    batch_t a;
+
+    (void)state;
+    batch_init(&a);
+    assign_and_load(l, 1, stored, 0);
+    p = ledger_find(l, SCHEMA_USER_EVENTS, 0);
+    feed(l, 0, 0, 3);
+    ledger_watermarks(p, 0, 3, 0, &gap);
+    assert_int_equal(ledger_backlog_hi(p), 3);
+    assert_int_equal(ledger_seal(l, &a, 0), 0);
+    ledger_backpressure(l, 1);
+    acts = apply(l);
+    assert_int_equal(count(&acts, LEDGER_PAUSE), 1);
+    ledger_watermarks(p, 0, 3, S, &gap); /* stale: nothing fetched */
+    assert_int_equal(ledger_backlog_hi(p), -1);
+    assert_int_equal(ledger_written(l, &a, LEDGER_WRITE_OK, S), LEDGER_SETTLED);
+    ledger_backpressure(l, 0);
+    acts = apply(l);
+    assert_int_equal(count(&acts, LEDGER_RESUME), 1);
+    assert_int_equal(ledger_backlog_hi(p), 3);
+    p = ledger_assign(l, SCHEMA_TRANSACTIONS, 0, 2 * S);
+    assert_non_null(p);
+    p->hi = 7;
+    assert_int_equal(ledger_backlog_hi(p), -1); /* loading its stored offset */
+    batch_free(&a);
+    ledger_destroy(l);
+}
+
 /* Messages of a partition that is not consuming yet (prefetched before the
  * seek) are ignored, never taken as a gap. */
 static void test_ignore_until_seek(void **state)
@@ -477,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_drop_orphan),
         cmocka_unit_test(test_incremental_assign),
         cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_backlog_hi_while_paused),
         cmocka_unit_test(test_ignore_until_seek),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
