@@ -74,7 +74,10 @@ static void usage(void)
            "directory first on PATH (so ecom-batch and ecom-quality are the ones built beside\n"
            "it), ECOM_DATA_INTERVAL_START/END and ECOM_DAG_RUN_CONF set; execution_timeout ends\n"
            "the whole group (SIGTERM, SIGKILL 5 s later). Each try's exit status, duration and\n"
-           "last 64 KiB of output are kept in task_tries.\n");
+           "last 64 KiB of output are kept in task_tries.\n\n"
+           "Environment: PG* (and .env) for PostgreSQL; PGGSSENCMODE is set to disable\n"
+           "unless set (libpq's Kerberos probe costs 0.5 MB); ECOM_SCHEDULER_DAGS;\n"
+           "ECOM_LAKE_DIR and the other settings of the jobs reach them unchanged.\n");
 }
 
 static void load(dag_file_t *f)
