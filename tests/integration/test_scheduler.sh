@@ -44,13 +44,15 @@ check "tasks test: ecom-quality judged the day" "2026-12-01 00:00:00+00|2026-12-
 grep -q "^freshness *user_events *fail" "$tmp/out" && ok "tasks test: the task's output on stdout" ||
     not_ok "tasks test: stdout lacks ecom-quality's table: $(head -n 3 "$tmp/out")"
 
-printf '[dag d]\nschedule = @hourly\n[task slow]\ncommand = sleep 61 & sleep 61\nexecution_timeout = 1s\n' >"$tmp/slow.conf"
+# A duration no other test run uses: the ASan pass runs this test beside the main one.
+naps=61.$$
+printf '[dag d]\nschedule = @hourly\n[task slow]\ncommand = sleep %s & sleep %s\nexecution_timeout = 1s\n' "$naps" "$naps" >"$tmp/slow.conf"
 t0=$(date +%s%N)
 expect_status "execution_timeout: the task fails (exit 1)" 1 "$sched" --dags "$tmp/slow.conf" tasks test d slow 2026-12-01
 check_range "execution_timeout: over within 3 s (ms)" 900 3000 $((($(date +%s%N) - t0) / 1000000))
 check "execution_timeout: said so" 1 "$(grep -c 'over its execution_timeout of 1 s, its process group killed' "$tmp/err")"
 check "execution_timeout: no sleep of the task left running" 0 \
-    "$(ps -eo stat=,args= | awk '$1 !~ /^Z/ && $2 == "sleep" && $3 == "61"' | wc -l)"
+    "$(ps -eo stat=,args= | awk -v n="$naps" '$1 !~ /^Z/ && $2 == "sleep" && $3 == n' | wc -l)"
 
 check_bad_flags "$sched" <<'EOF2'
 |no command

@@ -23,6 +23,8 @@ sched=$bin/ecom-scheduler
 start_pg >/dev/null
 export PGTZ=UTC ECOM_LAKE_DIR=$tmp/lake ECOM_SCHEDULER_DAGS=$tmp/dags.conf
 D=$tmp
+# Sleep durations no other test run uses: the ASan pass runs this test beside the main one.
+nap_to=61.$$ nap_k=3.$$
 day=$(date -u +%F)
 cat >"$tmp/dags.conf" <<EOF
 [dag t]
@@ -46,7 +48,7 @@ upstream = b
 [dag to]
 schedule = none
 [task slow]
-command = sleep 61 & sleep 61
+command = sleep $nap_to & sleep $nap_to
 execution_timeout = 1s
 
 [dag cu]
@@ -74,7 +76,7 @@ schedule = none
 [task first]
 command = echo first >> $D/k.log
 [task slow]
-command = echo start >> $D/k.log; sleep 3.01; echo end >> $D/k.log
+command = echo start >> $D/k.log; sleep $nap_k; echo end >> $D/k.log
 upstream = first
 retries = 1
 retry_delay = 1s
@@ -173,7 +175,7 @@ check "t.a: the last 64 KiB kept, what came before counted; the placeholder, the
 wait_sql "to: over its execution_timeout: the try a timeout, ended by SIGTERM, the task failed" "timeout|15|failed" 15 \
     "select outcome, term_signal, ti.state from task_tries join task_instances ti using (dag_id, run_id, task_id)
       where dag_id = 'to'"
-check "to: no sleep of its process group left" 0 "$(ps -eo stat=,args= | awk '$1 !~ /^Z/ && $2 == "sleep" && $3 == "61"' | wc -l)"
+check "to: no sleep of its process group left" 0 "$(ps -eo stat=,args= | awk -v n="$nap_to" '$1 !~ /^Z/ && $2 == "sleep" && $3 == n' | wc -l)"
 wait_sql "catchup: exactly the three past days, all run" \
     "$(date -u -d "$day - 3 days" +%F),$(date -u -d "$day - 2 days" +%F),$(date -u -d "$day - 1 day" +%F)|success" 15 \
     "select string_agg(to_char(logical_date, 'YYYY-MM-DD'), ',' order by logical_date), string_agg(distinct state, ',')
@@ -202,7 +204,7 @@ kill9_round() { # NAME, then what to do to the dead scheduler's row before the r
     kill -KILL "$pid"
     wait "$pid" 2>/dev/null || true
     check "$name: the task's process outlived the scheduler" 1 \
-        "$(ps -eo stat=,args= | awk '$1 !~ /^Z/ && $2 == "sleep" && $3 == "3.01"' | wc -l)"
+        "$(ps -eo stat=,args= | awk -v n="$nap_k" '$1 !~ /^Z/ && $2 == "sleep" && $3 == n' | wc -l)"
     [[ -n $fix ]] && sql "$fix" >/dev/null
     start_sched "$name-2" --zombie-threshold 2000
     wait_sql "$name: after the restart the run succeeds" success 20 "select state from dag_runs where dag_id = 'k'"
