@@ -9,7 +9,10 @@
 #include "term.h"
 #include "ts.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -406,3 +409,58 @@ void db_array_int(buf_t *b, int64_t v)
 }
 
 void db_array_end(buf_t *b) { buf_putc(b, '}'); }
+
+/* The first line of a libpq message, without its newline. */
+static void first_line(const char *msg, char *err, size_t errsize)
+{
+    size_t n = strcspn(msg, "\n");
+
+    snprintf(err, errsize, "%.*s", (int)n, msg);
+}
+
+PGresult *db_query_until(PGconn *conn, const char *sql, int nparams,
+                         const char *const *params, ExecStatusType want,
+                         int64_t deadline_ms, char *err, size_t errsize)
+{
+    PGresult *res, *last = NULL;
+
+    if (PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) != 1) {
+        first_line(PQerrorMessage(conn), err, errsize);
+        return NULL;
+    }
+    for (;;) {
+        while (PQisBusy(conn)) {
+            int64_t left = deadline_ms - ts_monotonic_ms();
+            struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+
+            if (left <= 0) {
+                snprintf(err, errsize, "no answer within the deadline");
+                PQclear(last);
+                return NULL;
+            }
+            if (poll(&pfd, 1, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR) {
+                snprintf(err, errsize, "poll: %s", strerror(errno));
+                PQclear(last);
+                return NULL;
+            }
+            if (PQconsumeInput(conn) != 1) {
+                first_line(PQerrorMessage(conn), err, errsize);
+                PQclear(last);
+                return NULL;
+            }
+        }
+        res = PQgetResult(conn);
+        if (res == NULL)
+            break;
+        PQclear(last); /* keep the last result of the statement */
+        last = res;
+    }
+    if (last == NULL || PQresultStatus(last) != want) {
+        first_line(last != NULL && PQresultErrorMessage(last)[0] != '\0' ? PQresultErrorMessage(last)
+                                                                          : PQerrorMessage(conn),
+                   err, errsize);
+        PQclear(last);
+        return NULL;
+    }
+    return last;
+}

@@ -78,6 +78,18 @@ PGresult *db_try(PGconn *conn, const char *sql, int nparams,
                  const char *const *params, ExecStatusType want,
                  PGresult **error);
 
+/* As db_run, with a deadline of its own (a monotonic ts_monotonic_ms()
+ * time) for a server that holds its socket but does not answer: the
+ * statement is sent, then its result awaited with poll() on PQsocket.
+ * Returns the result when its status is want; otherwise NULL with a
+ * one-line reason in err (the server's message, or "no answer within the
+ * deadline"), not logged. After a missed deadline the connection is in
+ * the middle of a statement: PQfinish() it. For monitoring, where one
+ * frozen dependency must not hold up the others. */
+PGresult *db_query_until(PGconn *conn, const char *sql, int nparams,
+                         const char *const *params, ExecStatusType want,
+                         int64_t deadline_ms, char *err, size_t errsize);
+
 /* db_run without parameters, expecting PGRES_COMMAND_OK. Returns 0 or -1. */
 int db_run_cmd(PGconn *conn, const char *what, const char *sql);
 

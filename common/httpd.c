@@ -32,6 +32,8 @@ struct httpd {
     metrics_t *metrics;
     httpd_health_fn health;
     void *health_arg;
+    httpd_route_fn route;
+    void *route_arg;
     int port;
 };
 
@@ -94,6 +96,38 @@ static enum MHD_Result serve_health(httpd_t *h, struct MHD_Connection *conn)
         conn, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body, NULL);
 }
 
+struct httpd_req {
+    struct MHD_Connection *conn;
+    const char *path;
+};
+
+const char *httpd_req_path(const httpd_req_t *r) { return r->path; }
+
+const char *httpd_req_arg(const httpd_req_t *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result serve_route(httpd_t *h, struct MHD_Connection *conn, const char *url)
+{
+    httpd_req_t req = {conn, url};
+    const char *type = NULL;
+    enum MHD_Result ret;
+    unsigned status;
+    buf_t body;
+
+    buf_init(&body);
+    status = h->route(h->route_arg, &req, &body, &type);
+    if (status == 0)
+        ret = reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
+    else if (body.oom)
+        ret = reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
+    else /* handed over: libmicrohttpd frees it */
+        ret = reply(conn, status, type != NULL ? type : TEXT_CONTENT_TYPE,
+                    body.data != NULL ? body.data : strdup(""), body.len, 1, NULL);
+    return ret;
+}
+
 /* libmicrohttpd's access handler, on its internal thread. It is called once
  * the headers are in, once per chunk of body, and once more at the end.
  * Errors are answered on the first call (libmicrohttpd then closes the
@@ -109,10 +143,11 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
     httpd_t *h = cls;
     int is_metrics = strcmp(url, "/metrics") == 0 && h->metrics != NULL;
     int is_health = strcmp(url, "/health") == 0;
+    int is_route = !is_metrics && !is_health && h->route != NULL;
 
     (void)version;
     (void)upload_data;
-    if (!is_metrics && !is_health)
+    if (!is_metrics && !is_health && !is_route)
         return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -126,6 +161,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (is_route)
+        return serve_route(h, conn, url);
     return is_metrics ? serve_metrics(h, conn) : serve_health(h, conn);
 }
 
@@ -203,6 +240,13 @@ httpd_t *httpd_start(const char *bind_addr, int port, metrics_t *m,
                      httpd_health_fn health, void *arg, char *errbuf,
                      size_t errsize)
 {
+    return httpd_start_routes(bind_addr, port, m, health, arg, NULL, NULL, errbuf, errsize);
+}
+
+httpd_t *httpd_start_routes(const char *bind_addr, int port, metrics_t *m,
+                            httpd_health_fn health, void *arg, httpd_route_fn route,
+                            void *route_arg, char *errbuf, size_t errsize)
+{
     char scratch[1];
     httpd_t *h = NULL;
     int fd = -1;
@@ -227,6 +271,8 @@ httpd_t *httpd_start(const char *bind_addr, int port, metrics_t *m,
     h->metrics = m;
     h->health = health;
     h->health_arg = arg;
+    h->route = route;
+    h->route_arg = route_arg;
     fd = listen_on(bind_addr, port, &h->port, errbuf, errsize);
     if (fd < 0)
         goto fail;

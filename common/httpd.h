@@ -2,7 +2,9 @@
  * httpd.h - a daemon's HTTP endpoint, served by libmicrohttpd:
  *   GET /metrics  the metrics_t registry in the Prometheus text format 0.0.4
  *   GET /health   200 "ok" (plus detail) or 503 "unhealthy: <detail>"
- * Any other path answers 404; any method but GET and HEAD on these two, 405.
+ * and, for a daemon that serves more (ecom-metrics' API and dashboard),
+ * every other GET through a route callback (httpd_start_routes).
+ * Any other path answers 404; any method but GET and HEAD, 405.
  *
  * Threads: httpd_start() and httpd_stop() run on the caller's (main) thread.
  * Requests are served one at a time on libmicrohttpd's internal thread, which
@@ -19,6 +21,7 @@
 
 #include <stddef.h>
 
+#include "buf.h"
 #include "metrics.h"
 
 #define HTTPD_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -40,6 +43,25 @@ typedef int (*httpd_health_fn)(void *arg, char *detail, size_t size);
 httpd_t *httpd_start(const char *bind_addr, int port, metrics_t *m,
                      httpd_health_fn health, void *arg, char *errbuf,
                      size_t errsize);
+
+/* A request as a route callback sees it. */
+typedef struct httpd_req httpd_req_t;
+/* The path of the request, without its query string ("/api/series"). */
+const char *httpd_req_path(const httpd_req_t *r);
+/* A query-string argument, decoded, or NULL when absent. */
+const char *httpd_req_arg(const httpd_req_t *r, const char *key);
+
+/* Answers a GET (or HEAD) on a path other than /metrics and /health, on the
+ * HTTP thread: fills body and returns the HTTP status (200, 400, ...) with
+ * *content_type set (a static string; text/plain when left NULL), or
+ * returns 0 when the path is not its own (then 404). */
+typedef unsigned (*httpd_route_fn)(void *arg, const httpd_req_t *req, buf_t *body,
+                                   const char **content_type);
+
+/* httpd_start with a route callback (route may be NULL). */
+httpd_t *httpd_start_routes(const char *bind_addr, int port, metrics_t *m,
+                            httpd_health_fn health, void *arg, httpd_route_fn route,
+                            void *route_arg, char *errbuf, size_t errsize);
 
 /* The port actually bound (useful after asking for port 0). */
 int httpd_port(const httpd_t *h);

@@ -212,6 +212,29 @@ void js_null(js_writer_t *w)
     buf_append(w, "null", 4);
 }
 
+void js_double(js_writer_t *w, double v)
+{
+    char num[32];
+
+    if (isnan(v) || isinf(v)) {
+        js_null(w);
+        return;
+    }
+    separate(w);
+    for (int prec = 15; prec <= 17; prec++) { /* shortest exact of 15..17 digits */
+        snprintf(num, sizeof(num), "%.*g", prec, v);
+        if (strtod(num, NULL) == v)
+            break;
+    }
+    buf_puts(w, num);
+}
+
+void js_raw(js_writer_t *w, const char *json)
+{
+    separate(w);
+    buf_puts(w, json);
+}
+
 void js_kv_string(js_writer_t *w, const char *key, const char *s)
 {
     js_key(w, key);

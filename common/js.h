@@ -39,6 +39,11 @@ void js_string_trusted(js_writer_t *w, const char *s);
 void js_int(js_writer_t *w, int64_t v);
 void js_money(js_writer_t *w, int64_t cents); /* 1234 -> 12.34 */
 void js_null(js_writer_t *w);
+/* A double with the shortest text that reads back the same ("%.17g" at
+ * most); NaN and the infinities, which JSON lacks, as null. */
+void js_double(js_writer_t *w, double v);
+/* A value that is already JSON text (e.g. a jansson dump), as it is. */
+void js_raw(js_writer_t *w, const char *json);
 
 /* key/value shorthands */
 void js_kv_string(js_writer_t *w, const char *key, const char *s);

@@ -13,22 +13,22 @@
 set -euo pipefail
 
 # scripts/build.sh: the compiler, CMake and the libraries' headers (cmocka
-# too: the unit tests are targets of every build).
+# too: the unit tests are targets of every build; libcurl: ecom-metrics).
 build=(gcc make cmake pkg-config librdkafka-dev libpq-dev libjansson-dev
-    uuid-dev libmicrohttpd-dev libcmocka-dev libdeflate-dev zlib1g-dev)
+    uuid-dev libmicrohttpd-dev libcmocka-dev libdeflate-dev zlib1g-dev libcurl4-openssl-dev)
 # The daemons and the commands around them: scripts/devstack.sh and
 # pg-local.sh (PostgreSQL 15, psql), kcat, curl for /metrics and /health;
 # kafka-local.sh and spark-local.sh (Java 17 runs Kafka and Spark, Maven
 # fetches their jars, python3-venv holds pyspark). Those scripts install a
 # missing one of these themselves too, so they also work without deps.sh.
 run=(postgresql-15 postgresql-client-15 kcat curl openjdk-17-jre-headless maven python3-venv)
-# Tests and tools: valgrind tests; libcurl for common_test_httpd;
+# Tests and tools: valgrind tests;
 # /usr/bin/python3 with kafka-python, PyYAML and snappy (test_broker.sh,
 # test_compose.sh, lib.sh, bench/); docker-compose config (test_compose.sh);
 # GNU time and procps (bench/); ip and nft for the network-fault tests;
 # confluent-kafka's transactional producer (test_stream_faults.sh);
 # clang and its libFuzzer runtime (scripts/fuzz.sh).
-test=(valgrind libcurl4-openssl-dev python3 python3-kafka python3-yaml python3-snappy python3-confluent-kafka
+test=(valgrind python3 python3-kafka python3-yaml python3-snappy python3-confluent-kafka
     docker-compose time procps iproute2 nftables clang libclang-rt-14-dev)
 
 case ${1:-} in

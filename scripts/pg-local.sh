@@ -47,7 +47,7 @@ Environment (after the repo's .env, which never overrides it):
   ECOM_PG_BINDIR     PostgreSQL binaries (default: $default_bindir)
   ECOM_PG_INIT_SQL   schema files applied on start, in order, separated by spaces
                      (default: <repo>/sql/init.sql, windows.sql, alerts.sql,
-                     batch.sql, quality.sql and scheduler.sql)
+                     batch.sql, quality.sql, scheduler.sql and metrics.sql)
   ECOM_ENV_FILE      env file to read instead of <repo>/.env
 EOF
 }
@@ -64,7 +64,7 @@ read_settings() {
     db=${POSTGRES_DB:-ecommerce}
     role=${POSTGRES_USER:-ecom}
     password=${POSTGRES_PASSWORD:-ecom_pass}
-    init_sql=${ECOM_PG_INIT_SQL:-$repo/sql/init.sql $repo/sql/windows.sql $repo/sql/alerts.sql $repo/sql/batch.sql $repo/sql/quality.sql $repo/sql/scheduler.sql}
+    init_sql=${ECOM_PG_INIT_SQL:-$repo/sql/init.sql $repo/sql/windows.sql $repo/sql/alerts.sql $repo/sql/batch.sql $repo/sql/quality.sql $repo/sql/scheduler.sql $repo/sql/metrics.sql}
     logfile=$pgdata/pg-local.log
 
     check_port PGPORT "$port"
