@@ -22,6 +22,7 @@
 
 #define EXPIRE_EVERY_MS 60000
 #define KAFKAUI_MAX_PAGES 20
+#define MAX_PENDING 2048 /* scrape rows kept while the store is down */
 
 typedef enum { SRC_KAFKA, SRC_PG, SRC_PROM, SRC_KAFKAUI, SRC_SPARK } src_kind_t;
 
@@ -47,6 +48,8 @@ struct coll {
     source_t src[COLL_MAX_TARGETS + 4];
     int nsrc;
     int64_t last_expire;
+    tsdb_scrape_row_t *pending; /* outcomes of rounds not stored, oldest first */
+    int npending;
     metrics_counter_t *m_rounds, *m_points, *m_store_failures, *m_expired;
     metrics_gauge_t *m_store_up, *m_round_seconds;
     pthread_mutex_t lock; /* guards the three below */
@@ -100,7 +103,8 @@ coll_t *coll_new(const coll_conf_t *conf, rd_kafka_t *rk, metrics_t *m)
     c->pg = pgmon_new(conf->conninfo, "ecom-metrics");
     c->store = tsdb_new(conf->conninfo, "ecom-metrics");
     c->http = hget_new((size_t)conf->max_bytes);
-    if (c->pg == NULL || c->store == NULL || c->http == NULL) {
+    c->pending = malloc(MAX_PENDING * sizeof(*c->pending));
+    if (c->pg == NULL || c->store == NULL || c->http == NULL || c->pending == NULL) {
         coll_free(c);
         return NULL;
     }
@@ -135,6 +139,7 @@ void coll_free(coll_t *c)
     tsdb_free(c->store);
     hget_free(c->http);
     buf_free(&c->body);
+    free(c->pending);
     free(c->latest);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -333,6 +338,38 @@ static char *snapshot(const coll_t *c, int64_t ts_ms)
     return w.data;
 }
 
+/* Keeps the round's outcomes for later (the oldest dropped when full). */
+static void keep_pending(coll_t *c, int64_t ts_ms)
+{
+    for (int i = 0; i < c->nsrc; i++) {
+        const source_t *s = &c->src[i];
+        tsdb_scrape_row_t *r;
+
+        if (c->npending == MAX_PENDING) {
+            memmove(c->pending, c->pending + 1, (MAX_PENDING - 1) * sizeof(*c->pending));
+            c->npending--;
+        }
+        r = &c->pending[c->npending++];
+        *r = (tsdb_scrape_row_t){.ts_ms = ts_ms, .up = s->up, .duration_ms = s->duration_ms, .samples = s->samples.n};
+        snprintf(r->source, sizeof(r->source), "%s", s->name);
+        snprintf(r->error, sizeof(r->error), "%s", s->error);
+    }
+}
+
+static void store_pending(coll_t *c)
+{
+    char err[256];
+
+    if (c->npending == 0)
+        return;
+    if (tsdb_write_scrape_rows(c->store, c->pending, c->npending, (int)c->conf.timeout_ms, err, sizeof(err)) != 0) {
+        LOG_WARN("outcomes of %d earlier scrapes not stored yet: %s", c->npending, err);
+        return;
+    }
+    LOG_INFO("stored the outcomes of %d scrapes made while the store was down", c->npending);
+    c->npending = 0;
+}
+
 int coll_round(coll_t *c)
 {
     int64_t t0 = ts_monotonic_ms(), ts_ms = ts_now_ms();
@@ -353,9 +390,14 @@ int coll_round(coll_t *c)
     points = tsdb_write(c->store, ts_ms, rows, c->nsrc, (int)c->conf.timeout_ms, err, sizeof(err));
     if (points < 0) {
         metrics_counter_inc(c->m_store_failures);
-        LOG_WARN("round of %d sources not stored: %s", c->nsrc, err);
+        if (c->store_ok || c->last_round_ms == 0) /* said once per outage */
+            LOG_WARN("the store is down, rounds are not stored: %s", err);
+        keep_pending(c, ts_ms);
     } else {
         metrics_counter_add(c->m_points, (uint64_t)points);
+        if (!c->store_ok && c->last_round_ms != 0)
+            LOG_INFO("the store is back");
+        store_pending(c);
     }
     metrics_gauge_set(c->m_store_up, points >= 0);
     metrics_counter_inc(c->m_rounds);
@@ -376,7 +418,7 @@ void coll_run(coll_t *c)
 {
     int64_t next = ts_monotonic_ms(), rounds = 0;
 
-    c->last_expire = next;
+    c->last_expire = next - EXPIRE_EVERY_MS; /* the first round expires too */
     while (!term_requested() && (c->conf.max_rounds == 0 || rounds < c->conf.max_rounds)) {
         int64_t now = ts_monotonic_ms();
         char err[256];

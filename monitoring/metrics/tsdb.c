@@ -153,12 +153,50 @@ static void put_ts(buf_t *b, int64_t ms)
                tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
+static const char scrape_sql[] =
+    "INSERT INTO metric_scrapes (source, ts, up, duration_ms, samples, error)"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, ts) DO NOTHING";
+
+/* One metric_scrapes row; the connection is dropped on failure. */
+static int scrape_row(tsdb_t *t, const char *ts, const char *source, int up, double duration_ms, size_t samples,
+                      const char *error, int64_t deadline, char *err, size_t errsize)
+{
+    char dur[32], cnt[24];
+    const char *params[6] = {source, ts, up ? "true" : "false", dur, cnt, error};
+    PGresult *r;
+
+    snprintf(dur, sizeof(dur), "%.3f", duration_ms);
+    snprintf(cnt, sizeof(cnt), "%zu", samples);
+    if ((r = run(t, scrape_sql, 6, params, PGRES_COMMAND_OK, deadline, err, errsize)) == NULL)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
+int tsdb_write_scrape_rows(tsdb_t *t, const tsdb_scrape_row_t *rows, int n, int timeout_ms, char *err,
+                           size_t errsize)
+{
+    int64_t deadline = ts_monotonic_ms() + timeout_ms;
+    int rc = 0;
+
+    if (connect_if_needed(t, err, errsize) != 0)
+        return -1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        buf_t ts;
+
+        buf_init(&ts);
+        put_ts(&ts, rows[i].ts_ms);
+        rc = ts.oom ? -1
+                    : scrape_row(t, ts.data, rows[i].source, rows[i].up, rows[i].duration_ms, rows[i].samples,
+                                 rows[i].error[0] != '\0' ? rows[i].error : NULL, deadline, err, errsize);
+        buf_free(&ts);
+    }
+    return rc;
+}
+
 long long tsdb_write(tsdb_t *t, int64_t ts_ms, const tsdb_scrape_t *scrapes, int n, int timeout_ms,
                      char *err, size_t errsize)
 {
-    static const char scrape_sql[] =
-        "INSERT INTO metric_scrapes (source, ts, up, duration_ms, samples, error)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, ts) DO NOTHING";
     int64_t deadline = ts_monotonic_ms() + timeout_ms;
     PGresult *r = NULL;
     buf_t rows, tsb;
@@ -189,17 +227,11 @@ long long tsdb_write(tsdb_t *t, int64_t ts_ms, const tsdb_scrape_t *scrapes, int
     if ((r = run(t, "BEGIN", 0, NULL, PGRES_COMMAND_OK, deadline, err, errsize)) == NULL)
         goto out;
     PQclear(r);
-    for (int i = 0; i < n; i++) {
-        char dur[32], cnt[24];
-        const char *params[6] = {scrapes[i].source, tsb.data, scrapes[i].up ? "true" : "false", dur, cnt,
-                                 scrapes[i].error};
-
-        snprintf(dur, sizeof(dur), "%.3f", scrapes[i].duration_ms);
-        snprintf(cnt, sizeof(cnt), "%zu", scrapes[i].samples != NULL ? scrapes[i].samples->n : 0);
-        if ((r = run(t, scrape_sql, 6, params, PGRES_COMMAND_OK, deadline, err, errsize)) == NULL)
+    for (int i = 0; i < n; i++)
+        if (scrape_row(t, tsb.data, scrapes[i].source, scrapes[i].up, scrapes[i].duration_ms,
+                       scrapes[i].samples != NULL ? scrapes[i].samples->n : 0, scrapes[i].error, deadline, err,
+                       errsize) != 0)
             goto out;
-        PQclear(r);
-    }
     r = NULL;
     if (points > 0) {
         /* db_copy_in has no deadline of its own; the connection's

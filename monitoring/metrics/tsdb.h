@@ -37,6 +37,22 @@ void tsdb_free(tsdb_t *t);
 long long tsdb_write(tsdb_t *t, int64_t ts_ms, const tsdb_scrape_t *scrapes, int n, int timeout_ms,
                      char *err, size_t errsize);
 
+/* A scrape's outcome on its own, for rounds whose points could not be
+ * stored (PostgreSQL down): kept by the collector, written once it is back,
+ * so the history says the sources were down. */
+typedef struct {
+    int64_t ts_ms;
+    char source[64];
+    int up;
+    double duration_ms;
+    size_t samples;
+    char error[256]; /* "" when none */
+} tsdb_scrape_row_t;
+
+/* Writes rows (ON CONFLICT DO NOTHING). 0, or -1 with the reason in err. */
+int tsdb_write_scrape_rows(tsdb_t *t, const tsdb_scrape_row_t *rows, int n, int timeout_ms, char *err,
+                           size_t errsize);
+
 /* Deletes points and scrape rows older than retention_s. Returns the rows
  * deleted, or -1. */
 long long tsdb_expire(tsdb_t *t, int64_t retention_s, int timeout_ms, char *err, size_t errsize);
