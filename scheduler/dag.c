@@ -3,6 +3,7 @@
  * then the checks across tasks (upstream names, cycles).
  */
 #include "dag.h"
+#include "ini.h"
 #include "config.h"
 #include "period.h"
 
@@ -42,49 +43,11 @@ static int fail(dag_parser_t *p, int line, const char *fmt, ...)
 }
 
 /* A name: letters, digits, '_', '-', '.', at most DAG_ID_LEN - 1 bytes. */
-static int valid_id(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n >= DAG_ID_LEN)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.')
-            return 0;
-    return 1;
-}
-
-static int parse_bool(const char *v, int *out)
-{
-    if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "on") == 0)
-        return *out = 1, 0;
-    if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "off") == 0)
-        return *out = 0, 0;
-    return -1;
-}
-
+/* Names, booleans and durations as every INI file of the project has them. */
+static int valid_id(const char *s) { return ini_valid_name(s, DAG_ID_LEN - 1); }
+static int parse_bool(const char *v, int *out) { return ini_bool(v, out); }
 /* N (seconds), Ns, Nm, Nh, Nd: milliseconds, up to 30 days. */
-static int parse_duration(const char *v, int64_t *ms)
-{
-    char num[32];
-    size_t n = strlen(v);
-    int64_t unit = 1000, x;
-
-    if (n == 0 || n >= sizeof(num))
-        return -1;
-    memcpy(num, v, n + 1);
-    switch (num[n - 1]) {
-    case 's': unit = 1000; num[--n] = '\0'; break;
-    case 'm': unit = 60000; num[--n] = '\0'; break;
-    case 'h': unit = 3600000; num[--n] = '\0'; break;
-    case 'd': unit = 86400000; num[--n] = '\0'; break;
-    default: break;
-    }
-    if (config_parse_int64(num, 0, 30LL * 86400000 / unit, &x) != 0)
-        return -1;
-    *ms = x * unit;
-    return 0;
-}
+static int parse_duration(const char *v, int64_t *ms) { return ini_duration_ms(v, 30LL * 86400000, ms); }
 
 static int dag_key(dag_parser_t *p, dag_t *d, const char *k, const char *v)
 {

@@ -1,7 +1,8 @@
 /*
- * httpget.h - one bounded HTTP GET with libcurl: the collector's client for
- * the daemons' /metrics, the Kafka UI REST API and the Spark master's
- * /json/.
+ * httpget.h - one bounded HTTP request with libcurl: ecom-metrics' client
+ * for the daemons' /metrics, the Kafka UI REST API and the Spark master's
+ * /json/ (GET), and ecom-alerts' for /health probes (GET), webhooks and
+ * Alertmanager (POST of a JSON body).
  *
  * Bounded: the whole transfer (connect included) within timeout_ms, the
  * body within max_bytes (a larger one is an error, not a truncation),
@@ -26,6 +27,11 @@ void hget_free(hget_t *h);
  * Connection refused", "body over 4194304 bytes"). A status other than 2xx
  * is returned as is, with "HTTP 503" in err. */
 int hget_get(hget_t *h, const char *url, long timeout_ms, buf_t *body, char *err, size_t errsize);
+
+/* POSTs the JSON text body_json to url within timeout_ms; the answer goes
+ * to body. Returns as hget_get. */
+int hget_post_json(hget_t *h, const char *url, const char *body_json, long timeout_ms, buf_t *body, char *err,
+                   size_t errsize);
 
 /* s percent-encoded for a URL path segment, appended to out. */
 void hget_escape(hget_t *h, const char *s, buf_t *out);

@@ -53,8 +53,10 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
     return h->body->oom ? 0 : n;
 }
 
-int hget_get(hget_t *h, const char *url, long timeout_ms, buf_t *body, char *err, size_t errsize)
+static int perform(hget_t *h, const char *url, const char *post_json, long timeout_ms, buf_t *body, char *err,
+                   size_t errsize)
 {
+    struct curl_slist *headers = NULL;
     char cerr[CURL_ERROR_SIZE] = "";
     long status = 0;
     CURLcode rc;
@@ -70,11 +72,17 @@ int hget_get(hget_t *h, const char *url, long timeout_ms, buf_t *body, char *err
     curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h->curl, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "ecom-metrics/" ECOM_VERSION);
+    curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "ecom-pipeline/" ECOM_VERSION);
     curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
     curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, cerr);
+    if (post_json != NULL) {
+        headers = curl_slist_append(NULL, "Content-Type: application/json");
+        curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, post_json);
+    }
     rc = curl_easy_perform(h->curl);
+    curl_slist_free_all(headers);
     h->body = NULL;
     if (h->too_big) {
         snprintf(err, errsize, "body over %zu bytes", h->max_bytes);
@@ -92,6 +100,17 @@ int hget_get(hget_t *h, const char *url, long timeout_ms, buf_t *body, char *err
     if (status < 200 || status > 299)
         snprintf(err, errsize, "HTTP %ld", status);
     return (int)status;
+}
+
+int hget_get(hget_t *h, const char *url, long timeout_ms, buf_t *body, char *err, size_t errsize)
+{
+    return perform(h, url, NULL, timeout_ms, body, err, errsize);
+}
+
+int hget_post_json(hget_t *h, const char *url, const char *body_json, long timeout_ms, buf_t *body, char *err,
+                   size_t errsize)
+{
+    return perform(h, url, body_json, timeout_ms, body, err, errsize);
 }
 
 void hget_escape(hget_t *h, const char *s, buf_t *out)
