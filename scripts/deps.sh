@@ -18,10 +18,12 @@ build=(gcc make cmake pkg-config librdkafka-dev libpq-dev libjansson-dev
     uuid-dev libmicrohttpd-dev libcmocka-dev libdeflate-dev zlib1g-dev libcurl4-openssl-dev)
 # The daemons and the commands around them: scripts/devstack.sh and
 # pg-local.sh (PostgreSQL 15, psql), kcat, curl for /metrics and /health;
+# Prometheus Alertmanager (ecom-alerts delivers to it);
 # kafka-local.sh and spark-local.sh (Java 17 runs Kafka and Spark, Maven
 # fetches their jars, python3-venv holds pyspark). Those scripts install a
 # missing one of these themselves too, so they also work without deps.sh.
-run=(postgresql-15 postgresql-client-15 kcat curl openjdk-17-jre-headless maven python3-venv)
+run=(postgresql-15 postgresql-client-15 kcat curl openjdk-17-jre-headless maven python3-venv
+    prometheus-alertmanager)
 # Tests and tools: valgrind tests;
 # /usr/bin/python3 with kafka-python, PyYAML and snappy (test_broker.sh,
 # test_compose.sh, lib.sh, bench/); docker-compose config (test_compose.sh);

@@ -53,7 +53,7 @@ static const char sql_fraud[] =
     " 'fraud_severity', severity)::text, alert_id, format('fraud (%s, %s): user %s, transaction %s', rule, severity,"
     " user_id, transaction_id), true"
     " FROM fraud_alerts WHERE detected_at > now() - $2::float8 * interval '1 second' AND $1::float8 IS NOT NULL"
-    " ORDER BY alert_id DESC LIMIT 200";
+    " ORDER BY fraud_alerts.alert_id DESC LIMIT 200";
 static const char sql_stock[] =
     "SELECT product_id || '/' || warehouse_location, json_build_object('product_id', product_id, 'warehouse',"
     " warehouse_location)::text, current_stock, format('low stock: %s at %s, %s left (threshold %s)', product_id,"

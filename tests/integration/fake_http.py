@@ -2,7 +2,9 @@
 """tests/integration/fake_http.py - a stand-in HTTP service for the
 collector's tests (test_metrics.sh): serves the files of DIR, where a
 request for /a/b/?x=1 is answered with the file DIR/a_b (slashes as
-underscores, the query ignored) as JSON or text, 404 otherwise. With --frozen it accepts connections and never
+underscores, the query ignored) as JSON or text, 404 otherwise. A POST
+(a webhook receiver) appends its body as one line to DIR/posts.jsonl and
+answers 200, or 503 while a file DIR/fail exists. With --frozen it accepts connections and never
 answers (a hung service). Prints "port=N" once it listens.
 
 Usage: fake_http.py [--frozen] [--port N] DIR
@@ -46,6 +48,17 @@ def main():
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if os.path.exists(os.path.join(root, "fail")):
+                self.send_error(503)
+                return
+            with open(os.path.join(root, "posts.jsonl"), "ab") as f:
+                f.write(body.replace(b"\n", b" ") + b"\n")
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def log_message(self, *a):
             pass
