@@ -17,9 +17,10 @@ struct api {
     coll_t *coll;
     tsdb_t *db;
     int timeout_ms;
+    dash_conf_t dash;
 };
 
-api_t *api_new(coll_t *coll, const char *conninfo, int timeout_ms)
+api_t *api_new(coll_t *coll, const char *conninfo, int timeout_ms, const dash_conf_t *dash)
 {
     api_t *a = calloc(1, sizeof(*a));
 
@@ -27,6 +28,7 @@ api_t *api_new(coll_t *coll, const char *conninfo, int timeout_ms)
         return NULL;
     a->coll = coll;
     a->timeout_ms = timeout_ms;
+    a->dash = *dash;
     if ((a->db = tsdb_new(conninfo, "ecom-metrics-api")) == NULL) {
         free(a);
         return NULL;
@@ -100,5 +102,6 @@ unsigned api_route(void *arg, const httpd_req_t *req, buf_t *body, const char **
     }
     if (strcmp(path, "/api/series") == 0)
         return series(a, req, body);
-    return 0;
+    *content_type = NULL;
+    return dash_route(&a->dash, a->db, a->timeout_ms, req, body, content_type);
 }

@@ -30,6 +30,7 @@ static struct {
     int64_t port;
     const char *bind;
     coll_conf_t coll;
+    dash_conf_t dash;
 } conf = {
     .interval_s = 5,
     .timeout_s = 3,
@@ -64,9 +65,15 @@ static void usage(void)
            "      --max-bytes=N          one HTTP body at most (default: 4194304)\n"
            "      --keep-buckets         store histogram buckets from /metrics too\n"
            "      --rounds=N             exit 0 after N rounds (default: until a signal)\n\n");
-    printf("HTTP (its own /metrics, /health, /api/latest, /api/series):\n"
+    printf("HTTP (the dashboard at /, its own /metrics, /health, /api/latest, /api/series, /api/shop):\n"
            "  -p, --port=PORT            0 = off (default: $ECOM_METRICS_PORT or 9102)\n"
            "      --bind=ADDR            address to listen on (default: 127.0.0.1)\n"
+           "      --web-dir=DIR          the dashboard's files (default: $ECOM_WEB_DIR or the checkout's\n"
+           "                             monitoring/web)\n"
+           "      --vendor-dir=DIR       uPlot, from scripts/web-vendor.sh (default: $ECOM_WEB_VENDOR or\n"
+           "                             ~/.cache/ecom-pipeline/web)\n"
+           "      --kafka-ui-link=URL, --spark-ui-link=URL  where the dashboard links to them (default:\n"
+           "                             $KAFKA_UI_LINK, $SPARK_UI_LINK, else the URLs scraped)\n"
            "  -V, --version              print version and exit\n"
            "  -h, --help                 show this help and exit\n\n");
     printf("Bounds: SIGINT/SIGTERM end the round in progress (each source within --timeout) and\n"
@@ -82,7 +89,22 @@ static void version(void)
 }
 
 enum { OPT_NO_KAFKA = 1000, OPT_KAFKA_UI, OPT_SPARK, OPT_TIMEOUT, OPT_RETENTION, OPT_MAX_BYTES, OPT_BUCKETS,
-       OPT_ROUNDS, OPT_BIND };
+       OPT_ROUNDS, OPT_BIND, OPT_WEB_DIR, OPT_VENDOR_DIR, OPT_KAFKA_UI_LINK, OPT_SPARK_UI_LINK };
+
+/* The vendor directory scripts/web-vendor.sh fills. */
+static const char *default_vendor_dir(void)
+{
+    static char dir[1024];
+    const char *env = getenv("ECOM_WEB_VENDOR"), *cache = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+    if (env != NULL && env[0] != '\0')
+        return env;
+    if (cache != NULL && cache[0] != '\0')
+        snprintf(dir, sizeof(dir), "%s/ecom-pipeline/web", cache);
+    else
+        snprintf(dir, sizeof(dir), "%s/.cache/ecom-pipeline/web", home != NULL ? home : "");
+    return dir;
+}
 
 static void add_target(const char *arg, const char *where)
 {
@@ -129,6 +151,9 @@ static void parse_args(int argc, char **argv)
         {"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
         {"keep-buckets", no_argument, NULL, OPT_BUCKETS}, {"rounds", required_argument, NULL, OPT_ROUNDS},
         {"port", required_argument, NULL, 'p'},        {"bind", required_argument, NULL, OPT_BIND},
+        {"web-dir", required_argument, NULL, OPT_WEB_DIR}, {"vendor-dir", required_argument, NULL, OPT_VENDOR_DIR},
+        {"kafka-ui-link", required_argument, NULL, OPT_KAFKA_UI_LINK},
+        {"spark-ui-link", required_argument, NULL, OPT_SPARK_UI_LINK},
         {"version", no_argument, NULL, 'V'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -143,6 +168,10 @@ static void parse_args(int argc, char **argv)
     conf.coll.retention_s = (int64_t)retention;
     conf.coll.kafka_ui_url = config_env_str("KAFKA_UI_URL", NULL);
     conf.coll.spark_url = config_env_str("SPARK_MASTER_UI_URL", NULL);
+    conf.dash.web_dir = dash_default_web_dir();
+    conf.dash.vendor_dir = default_vendor_dir();
+    conf.dash.kafka_ui_link = config_env_str("KAFKA_UI_LINK", NULL);
+    conf.dash.spark_ui_link = config_env_str("SPARK_UI_LINK", NULL);
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":b:d:t:X:i:p:Vh", longopts, NULL)) != -1) {
         switch (c) {
@@ -166,6 +195,10 @@ static void parse_args(int argc, char **argv)
         case OPT_ROUNDS: conf.coll.max_rounds = config_flag_int64(optarg, 1, 1000000000, "--rounds"); break;
         case 'p': conf.port = config_flag_int64(optarg, 0, 65535, "-p/--port"); break;
         case OPT_BIND: conf.bind = optarg; break;
+        case OPT_WEB_DIR: conf.dash.web_dir = optarg; break;
+        case OPT_VENDOR_DIR: conf.dash.vendor_dir = optarg; break;
+        case OPT_KAFKA_UI_LINK: conf.dash.kafka_ui_link = optarg; break;
+        case OPT_SPARK_UI_LINK: conf.dash.spark_ui_link = optarg; break;
         case 'V': version(); exit(0);
         case 'h': usage(); exit(0);
         default: config_getopt_error(c, argv);
@@ -180,6 +213,10 @@ static void parse_args(int argc, char **argv)
         conf.coll.kafka_ui_url = NULL;
     if (conf.coll.spark_url != NULL && conf.coll.spark_url[0] == '\0')
         conf.coll.spark_url = NULL;
+    if (conf.dash.kafka_ui_link == NULL || conf.dash.kafka_ui_link[0] == '\0')
+        conf.dash.kafka_ui_link = conf.coll.kafka_ui_url;
+    if (conf.dash.spark_ui_link == NULL || conf.dash.spark_ui_link[0] == '\0')
+        conf.dash.spark_ui_link = conf.coll.spark_url;
     conf.coll.interval_ms = (int64_t)(conf.interval_s * 1000);
     conf.coll.timeout_ms = (int64_t)(conf.timeout_s * 1000);
 }
@@ -225,7 +262,7 @@ int main(int argc, char **argv)
     if (!conf.no_kafka && (rk = kafka_handle()) == NULL)
         goto out;
     if ((coll = coll_new(&conf.coll, rk, metrics)) == NULL ||
-        (api = api_new(coll, conf.coll.conninfo, (int)conf.coll.timeout_ms)) == NULL) {
+        (api = api_new(coll, conf.coll.conninfo, (int)conf.coll.timeout_ms, &conf.dash)) == NULL) {
         LOG_ERROR("out of memory");
         goto out;
     }
@@ -237,8 +274,8 @@ int main(int argc, char **argv)
             LOG_INFO("hint: pick another port with -p/--port, or 0 to turn it off");
             goto out;
         }
-        LOG_INFO("serving http://%s:%d/ (/metrics, /health, /api/latest, /api/series)", conf.bind,
-                 httpd_port(httpd));
+        LOG_INFO("dashboard on http://%s:%d/ (also /metrics, /health, /api/latest, /api/series, /api/shop)",
+                 conf.bind, httpd_port(httpd));
     }
     LOG_INFO("scraping every %.1f s: %s%d targets%s%s, PostgreSQL", conf.interval_s, rk != NULL ? "Kafka, " : "",
              conf.coll.ntargets, conf.coll.kafka_ui_url != NULL ? ", Kafka UI" : "",
