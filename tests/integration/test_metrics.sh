@@ -125,6 +125,7 @@ check "the frozen source: down, timed out" "f|1" \
     "$(sql "select up, (error ilike '%timeout%' or error ilike '%timed out%')::int from metric_scrapes where source = 'hung' order by ts desc limit 1")"
 check_range "the frozen source: its scrape bounded by --timeout 1 (ms)" 900 2000 \
     "$(sql "select max(duration_ms)::int from metric_scrapes where source = 'hung'")"
+before_rows=$(sql 'select count(*) from user_events')
 check "/health: ok while the store works" 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/health")"
 curl -s "http://127.0.0.1:$mport/metrics" >"$tmp/own.prom"
 grep -q '^ecom_metrics_source_up{source="hung"} 0$' "$tmp/own.prom" && grep -q '^ecom_metrics_source_up{source="kafka"} 1$' "$tmp/own.prom" &&
@@ -133,6 +134,30 @@ curl -sg "http://127.0.0.1:$mport/api/series?name=kafka_consumergroup_lag_sum&si
 check "/api/series: the lag sum's points, 300 then 0" "True True" \
     "$(json_get "$tmp/series.json" '" ".join(str(x) for x in [300 in [p[1] for p in j[0]["points"]], j[0]["points"][-1][1] == 0])')"
 check "/api/series without a name: 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/api/series")"
+
+# --- the dashboard in headless Chromium: no console error, the database's
+# numbers, and an update without a reload when new events arrive
+shots=$bin/../test-screenshots
+cat_row=$(sql "select category, views from category_window_metrics order by window_start desc, category limit 1")
+"$repo/scripts/web-vendor.sh" >/dev/null
+if /usr/bin/python3 "$repo/tests/integration/browser.py" "http://127.0.0.1:$mport/" --shots "$shots" \
+    --action "'$sim' --max-rate -n 300 --seed 7 -P 0 >/dev/null 2>&1" --watch rows-user_events --wait 30 \
+    >"$tmp/browser.json" 2>"$tmp/browser.err"; then
+    ok "the dashboard loads in headless Chromium (first render $(json_get "$tmp/browser.json" 'j["first_render_ms"]') ms)"
+else
+    not_ok "the dashboard in headless Chromium: $(tail -n 3 "$tmp/browser.err")"
+    echo '{"errors":["no run"],"before":{},"after":{}}' >"$tmp/browser.json"
+fi
+check "the dashboard: no console error, exception or failed request" "[]" "$(json_get "$tmp/browser.json" 'j["errors"]')"
+b() { json_get "$tmp/browser.json" "j['$1'].get('$2', 'missing').replace(',', '')"; }
+check "the dashboard: stored user events as psql counts them (before)" "$before_rows" "$(b before rows-user_events)"
+after_rows=$(b after rows-user_events) final_rows=$(sql 'select count(*) from user_events')
+check "the dashboard: updated without a reload as 300 more messages were stored ($before_rows -> $after_rows)" 1 \
+    "$((after_rows > before_rows && after_rows <= final_rows))"
+check "the dashboard: the lag shown is the stored lag sum" "$(point kafka_consumergroup_lag_sum '{"group":"ecom-stream"}' | sed 's/\.0*$//')" \
+    "$(b before lag-total)"
+check "the dashboard: the newest window's views of ${cat_row%%|*}" "${cat_row#*|}" "$(b before "views-${cat_row%%|*}")"
+[[ -s $shots/dashboard.png && -s $shots/dashboard-updated.png ]] && ok "screenshots in $shots" || not_ok "no screenshots in $shots"
 
 "$repo/scripts/pg-local.sh" stop >/dev/null
 down_at=$(date +%s)
