@@ -5,8 +5,10 @@
 # builds, starts the real stack with scripts/devstack.sh (PostgreSQL on port
 # 5433, Apache Kafka in KRaft mode on localhost:9092, a Spark master and
 # worker with the master UI on http://127.0.0.1:8082/), starts ecom-stream
-# (metrics on :9101) and ecom-scheduler (the shipped DAGs), then runs
-# ecom-simulator at the documented rates and shows a sample of each topic.
+# (metrics on :9101), ecom-scheduler (the shipped DAGs), a Prometheus
+# Alertmanager (:19093), ecom-metrics (the dashboard on http://127.0.0.1:9102/)
+# and ecom-alerts, then runs ecom-simulator at the documented rates and
+# shows a sample of each topic.
 # At the end it triggers the hourly pipeline for the hour the events fell
 # in and shows its run (hourly_sales, then quality_checks, which judges the
 # hour as it stood at its end: a partial hour fails its freshness check). The first run fetches Kafka's jars and
@@ -29,6 +31,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 scripts/deps.sh --run
+scripts/web-vendor.sh
 scripts/build.sh build
 mkdir -p data/run
 scripts/devstack.sh start
@@ -40,6 +43,7 @@ metrics_port=${STREAM_METRICS_PORT:-9101}
 sim_pid=
 stream_pid=
 sched_pid=
+mon_pids=() # Alertmanager, ecom-metrics, ecom-alerts
 stopping=
 
 # running PID: the background child PID has not ended yet.
@@ -92,10 +96,22 @@ stop_scheduler() {
     wait_gone "$sched_pid" 20 || { echo "--- ecom-scheduler did not stop; killing it" >&2; kill -KILL "$sched_pid" 2>/dev/null || true; }
 }
 
+# stop_monitoring: ecom-alerts, ecom-metrics, then Alertmanager (SIGTERM, 10 s each).
+stop_monitoring() {
+    local i
+    for ((i = ${#mon_pids[@]} - 1; i >= 0; i--)); do
+        running "${mon_pids[i]}" || continue
+        kill -TERM "${mon_pids[i]}" 2>/dev/null || true
+        wait_gone "${mon_pids[i]}" 10 || kill -KILL "${mon_pids[i]}" 2>/dev/null || true
+    done
+    mon_pids=()
+}
+
 # On any exit (an error included): whatever still runs, newest first.
 on_exit() {
     trap - INT TERM
     stop_simulator
+    stop_monitoring
     stop_scheduler
     stop_stream
     scripts/devstack.sh stop >/dev/null 2>&1 || true
@@ -111,6 +127,22 @@ echo "--- ecom-stream is storing events (log: data/run/ecom-stream.log, metrics:
 ECOM_LAKE_DIR=$repo/data setsid build/bin/ecom-scheduler run 2>data/run/ecom-scheduler.log &
 sched_pid=$!
 echo "--- ecom-scheduler runs the DAGs of scheduler/dags.conf (log: data/run/ecom-scheduler.log)"
+# Monitoring: a real Prometheus Alertmanager (Debian's), ecom-metrics (the
+# collector and the dashboard) and ecom-alerts, all on loopback.
+# 19093, not 9093: on a machine with systemd the Debian package starts its own on 9093.
+am_port=${ALERTMANAGER_PORT:-19093} dash_port=${ECOM_METRICS_PORT:-9102}
+mkdir -p data/alertmanager
+printf 'route: {receiver: log, group_wait: 5s}\nreceivers: [{name: log}]\n' >data/run/alertmanager.yml
+setsid prometheus-alertmanager --config.file=data/run/alertmanager.yml --storage.path=data/alertmanager \
+    --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= 2>data/run/alertmanager.log &
+mon_pids+=($!)
+setsid build/bin/ecom-metrics -p "$dash_port" -t "stream=http://127.0.0.1:$metrics_port/metrics" \
+    --spark-master-ui "http://127.0.0.1:${SPARK_UI_PORT:-8082}" 2>data/run/ecom-metrics.log &
+mon_pids+=($!)
+setsid build/bin/ecom-alerts -a "http://127.0.0.1:$am_port" 2>data/run/ecom-alerts.log &
+mon_pids+=($!)
+echo "--- the dashboard: http://127.0.0.1:$dash_port/ (ecom-metrics; log: data/run/ecom-metrics.log)"
+echo "--- ecom-alerts notifies the log (data/run/ecom-alerts.log) and Alertmanager: http://127.0.0.1:$am_port/"
 sim_args=(-P 10)
 [[ -n ${DEMO_SECONDS:-} ]] && sim_args+=(-d "$DEMO_SECONDS")
 if [[ -z $stopping ]]; then
@@ -162,6 +194,12 @@ if running "$sched_pid"; then
     stop_scheduler
     tail -n 3 data/run/ecom-scheduler.log
 fi
+echo "--- monitoring: the collector's sources, and what ecom-alerts holds firing"
+curl -fs "http://127.0.0.1:$dash_port/api/latest" 2>/dev/null | /usr/bin/python3 -c 'import json,sys
+for s in json.load(sys.stdin)["sources"]: print("  %-10s %-4s %5.1f ms %4d samples %s" % (s["source"], "up" if s["up"] else "DOWN", s["duration_ms"], len(s["samples"]), s["error"] or ""))' || true
+scripts/pg-local.sh psql -c "select rule, key, summary from alert_state where state = 'firing' order by rule, key" || true
+echo "--- Alertmanager holds $(curl -fs "http://127.0.0.1:$am_port/api/v2/alerts" 2>/dev/null | grep -o '"alertname"' | wc -l) alerts"
+stop_monitoring
 echo "--- stopping Spark, Kafka and PostgreSQL"
 trap - EXIT
 scripts/devstack.sh stop

@@ -18,6 +18,7 @@ scripts/deps.sh
 # them run side by side; cached after the first run.
 scripts/kafka-local.sh install
 scripts/spark-local.sh install
+scripts/web-vendor.sh
 scripts/build.sh build
 scripts/build.sh build-asan -DECOM_SANITIZE=ON
 
