@@ -38,7 +38,8 @@ static const char sql_fresh[] =
 static const char sql_quality[] =
     "SELECT r.check_name || '/' || r.table_name, json_build_object('check', r.check_name, 'table', r.table_name)::text,"
     " coalesce(r.observed_value::float8, 'NaN'), format('quality check %s on %s failed for %s to %s (observed %s,"
-    " threshold %s)', r.check_name, r.table_name, u.period_start, u.period_end, r.observed_value, r.threshold), true"
+    " threshold %s)', r.check_name, r.table_name, u.period_start, u.period_end,"
+    " coalesce(r.observed_value::text, 'nothing'), r.threshold), true"
     " FROM data_quality_results r JOIN data_quality_runs u USING (run_id)"
     " WHERE r.run_id = (SELECT max(run_id) FROM data_quality_runs WHERE finished_at IS NOT NULL)"
     " AND r.status = 'fail' AND $1::float8 IS NOT NULL AND $2::float8 IS NOT NULL";
