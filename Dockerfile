@@ -12,12 +12,14 @@ RUN apt-get update \
         cmake gcc make pkg-config \
         librdkafka-dev libpq-dev libjansson-dev uuid-dev \
         libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libdeflate-dev zlib1g-dev \
+        curl ca-certificates openssl \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
 COPY . .
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
-    && cmake --build build -j
+    && cmake --build build -j \
+    && ECOM_WEB_VENDOR=/src/vendor-web scripts/web-vendor.sh
 
 
 FROM debian:12-slim
@@ -30,6 +32,9 @@ RUN apt-get update \
 
 COPY --from=builder /src/build/bin/ /usr/local/bin/
 COPY scheduler/dags.conf /etc/ecom-pipeline/dags.conf
+COPY monitoring/alerts/rules.conf /etc/ecom-pipeline/rules.conf
+COPY monitoring/web/ /usr/share/ecom-pipeline/web/
+COPY --from=builder /src/vendor-web/ /usr/share/ecom-pipeline/vendor/
 RUN mkdir -p /var/lib/ecom/data && chown ecom /var/lib/ecom/data
 
 USER ecom

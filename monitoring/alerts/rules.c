@@ -65,8 +65,32 @@ static int parse_labels(char *v, char *out, size_t size, const char **why)
     return 0;
 }
 
+/* A whole value "${NAME:-default}" (or "${NAME}") is the environment
+ * variable NAME when set and not empty, else the default: how one rule
+ * file serves a shell and the docker-compose stack. Returns v, or a
+ * pointer into scratch. */
+static char *expand(char *v, char *scratch, size_t size)
+{
+    size_t n = strlen(v);
+    char *sep, *val;
+
+    if (n < 4 || strncmp(v, "${", 2) != 0 || v[n - 1] != '}')
+        return v;
+    snprintf(scratch, size, "%.*s", (int)(n - 3), v + 2);
+    sep = strstr(scratch, ":-");
+    if (sep != NULL)
+        *sep = '\0';
+    val = getenv(scratch);
+    if (val != NULL && val[0] != '\0')
+        return val;
+    return sep != NULL ? sep + 2 : scratch + strlen(scratch);
+}
+
 static int rule_key(rule_t *r, const char *k, char *v, const char **why, int *has_kind)
 {
+    char scratch[600];
+
+    v = expand(v, scratch, sizeof(scratch));
     if (strcmp(k, "kind") == 0) {
         for (int i = 0; i < RULE_KINDS; i++)
             if (strcmp(v, kind_names[i]) == 0) {

@@ -14,6 +14,10 @@
  *   labels = team=data, service=ecom-stream
  *   url = http://127.0.0.1:9101/health   # stream_down only
  *
+ * A value written ${NAME:-default} is the environment variable NAME when
+ * set, else the default (the shipped file's stream URL: the compose stack
+ * sets ECOM_STREAM_HEALTH_URL).
+ *
  * Kinds (instances: one alert per what is named in braces):
  *   consumer_lag   {group} lag sum above threshold messages (ecom-metrics' series)
  *   stream_down    GET url does not answer 200 within 3 s

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -50,6 +51,22 @@ static void test_defaults(void **state)
     assert_string_equal(r.v[0].labels, "{}");
 }
 
+static void test_environment(void **state)
+{
+    const char *text = "[rule x]\nkind = stream_down\nurl = ${ECOM_TEST_URL:-http://127.0.0.1:1/health}\n";
+    rules_t r;
+    char err[256];
+
+    (void)state;
+    unsetenv("ECOM_TEST_URL");
+    assert_int_equal(rules_parse(text, "t", &r, err, sizeof(err)), 0);
+    assert_string_equal(r.v[0].url, "http://127.0.0.1:1/health");
+    setenv("ECOM_TEST_URL", "http://stream:9101/health", 1);
+    assert_int_equal(rules_parse(text, "t", &r, err, sizeof(err)), 0);
+    assert_string_equal(r.v[0].url, "http://stream:9101/health");
+    unsetenv("ECOM_TEST_URL");
+}
+
 static void test_refused(void **state)
 {
     static const struct {
@@ -88,6 +105,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_environment),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
