@@ -25,13 +25,13 @@ build=(gcc make cmake pkg-config librdkafka-dev libpq-dev libjansson-dev
 run=(postgresql-15 postgresql-client-15 kcat curl openjdk-17-jre-headless maven python3-venv
     prometheus-alertmanager)
 # Tests and tools: valgrind tests; headless Chromium and python3-websocket
-# (the dashboard test, tests/integration/browser.py);
+# (the dashboard test, tests/integration/browser.py); Prometheus (bench/metrics.sh);
 # /usr/bin/python3 with kafka-python, PyYAML and snappy (test_broker.sh,
 # test_compose.sh, lib.sh, bench/); docker-compose config (test_compose.sh);
 # GNU time and procps (bench/); ip and nft for the network-fault tests;
 # confluent-kafka's transactional producer (test_stream_faults.sh);
 # clang and its libFuzzer runtime (scripts/fuzz.sh).
-test=(valgrind chromium python3-websocket python3 python3-kafka python3-yaml python3-snappy python3-confluent-kafka
+test=(valgrind chromium python3-websocket prometheus python3 python3-kafka python3-yaml python3-snappy python3-confluent-kafka
     docker-compose time procps iproute2 nftables clang libclang-rt-14-dev)
 
 case ${1:-} in
