@@ -137,6 +137,7 @@ setsid prometheus-alertmanager --config.file=data/run/alertmanager.yml --storage
     --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= 2>data/run/alertmanager.log &
 mon_pids+=($!)
 setsid build/bin/ecom-metrics -p "$dash_port" -t "stream=http://127.0.0.1:$metrics_port/metrics" \
+    -t "alerts=http://127.0.0.1:${ECOM_ALERTS_PORT:-9103}/metrics" \
     --spark-master-ui "http://127.0.0.1:${SPARK_UI_PORT:-8082}" 2>data/run/ecom-metrics.log &
 mon_pids+=($!)
 setsid build/bin/ecom-alerts -a "http://127.0.0.1:$am_port" 2>data/run/ecom-alerts.log &
