@@ -464,3 +464,49 @@ PGresult *db_query_until(PGconn *conn, const char *sql, int nparams,
     }
     return last;
 }
+
+int db_lazy_init(db_lazy_t *l, const char *conninfo, const char *app_name)
+{
+    l->conn = NULL;
+    l->conninfo = conninfo != NULL ? strdup(conninfo) : NULL;
+    l->app_name = strdup(app_name);
+    if ((conninfo != NULL && l->conninfo == NULL) || l->app_name == NULL) {
+        db_lazy_free(l);
+        return -1;
+    }
+    return 0;
+}
+
+void db_lazy_free(db_lazy_t *l)
+{
+    db_lazy_drop(l);
+    free(l->conninfo);
+    free(l->app_name);
+    l->conninfo = l->app_name = NULL;
+}
+
+PGconn *db_lazy_get(db_lazy_t *l, char *err, size_t errsize)
+{
+    if (l->conn == NULL && (l->conn = db_connect_retry(l->conninfo, l->app_name, 0)) == NULL)
+        snprintf(err, errsize, "cannot connect to PostgreSQL (see the log)");
+    return l->conn;
+}
+
+void db_lazy_drop(db_lazy_t *l)
+{
+    PQfinish(l->conn);
+    l->conn = NULL;
+}
+
+PGresult *db_lazy_query(db_lazy_t *l, const char *sql, int nparams, const char *const *params,
+                        ExecStatusType want, int64_t deadline_ms, char *err, size_t errsize)
+{
+    PGresult *r;
+
+    if (db_lazy_get(l, err, errsize) == NULL)
+        return NULL;
+    r = db_query_until(l->conn, sql, nparams, params, want, deadline_ms, err, errsize);
+    if (r == NULL)
+        db_lazy_drop(l);
+    return r;
+}

@@ -90,6 +90,27 @@ PGresult *db_query_until(PGconn *conn, const char *sql, int nparams,
                          const char *const *params, ExecStatusType want,
                          int64_t deadline_ms, char *err, size_t errsize);
 
+/* A connection opened when first needed (one try, no backoff) and
+ * dropped after any failure, for the monitoring daemons, which go on
+ * while PostgreSQL is down and try again on their next round. Owns its
+ * copies of the conninfo and name, and the connection. */
+typedef struct {
+    char *conninfo; /* NULL: libpq's PG* variables */
+    char *app_name;
+    PGconn *conn;   /* NULL until connected, and after a failure */
+} db_lazy_t;
+
+/* 0, or -1 when out of memory. */
+int db_lazy_init(db_lazy_t *l, const char *conninfo, const char *app_name);
+void db_lazy_free(db_lazy_t *l);
+/* The connection, opened if needed; NULL with "cannot connect" in err. */
+PGconn *db_lazy_get(db_lazy_t *l, char *err, size_t errsize);
+void db_lazy_drop(db_lazy_t *l);
+/* db_query_until on the connection (opened if needed); any failure drops
+ * it. */
+PGresult *db_lazy_query(db_lazy_t *l, const char *sql, int nparams, const char *const *params,
+                        ExecStatusType want, int64_t deadline_ms, char *err, size_t errsize);
+
 /* db_run without parameters, expecting PGRES_COMMAND_OK. Returns 0 or -1. */
 int db_run_cmd(PGconn *conn, const char *what, const char *sql);
 

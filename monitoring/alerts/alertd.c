@@ -21,7 +21,7 @@
 
 struct alertd {
     alertd_conf_t conf;
-    PGconn *conn;
+    db_lazy_t db;
     hget_t *http;
     ast_set_t set;
     int loaded;
@@ -42,6 +42,10 @@ alertd_t *alertd_new(const alertd_conf_t *conf, metrics_t *m)
         return NULL;
     a->conf = *conf;
     ast_init(&a->set);
+    if (db_lazy_init(&a->db, conf->conninfo, "ecom-alerts") != 0) {
+        free(a);
+        return NULL;
+    }
     a->http = hget_new(64 * 1024);
     a->events = calloc(MAX_EVENTS, sizeof(*a->events));
     a->notes = calloc(MAX_PENDING, sizeof(*a->notes));
@@ -68,7 +72,7 @@ void alertd_free(alertd_t *a)
 {
     if (a == NULL)
         return;
-    PQfinish(a->conn);
+    db_lazy_free(&a->db);
     hget_free(a->http);
     ast_free(&a->set);
     free(a->events);
@@ -79,18 +83,17 @@ void alertd_free(alertd_t *a)
 static void drop_conn(alertd_t *a, const char *why)
 {
     LOG_WARN("PostgreSQL: %s; connecting again next round", why);
-    PQfinish(a->conn);
-    a->conn = NULL;
+    db_lazy_drop(&a->db);
 }
 
 static int connect_and_load(alertd_t *a)
 {
     char err[256];
 
-    if (a->conn == NULL && (a->conn = db_connect_retry(a->conf.conninfo, "ecom-alerts", 0)) == NULL)
+    if (db_lazy_get(&a->db, err, sizeof(err)) == NULL)
         return -1;
     if (!a->loaded) {
-        if (astore_load(a->conn, &a->set, a->conf.timeout_ms, err, sizeof(err)) != 0) {
+        if (astore_load(a->db.conn, &a->set, a->conf.timeout_ms, err, sizeof(err)) != 0) {
             drop_conn(a, err);
             return -1;
         }
@@ -112,7 +115,7 @@ static const rule_t *rule_of(const alertd_t *a, const char *name)
 static void deliver(alertd_t *a)
 {
     char err[256];
-    int n = astore_pending(a->conn, a->notes, MAX_PENDING, a->conf.timeout_ms, err, sizeof(err));
+    int n = astore_pending(a->db.conn, a->notes, MAX_PENDING, a->conf.timeout_ms, err, sizeof(err));
 
     if (n < 0) {
         drop_conn(a, err);
@@ -155,7 +158,7 @@ static void deliver(alertd_t *a)
             metrics_counter_inc(a->m_delivered);
         else
             metrics_counter_inc(a->m_delivery_failures);
-        if (astore_mark(a->conn, no, why[0] != '\0' ? why : NULL, give_up, a->conf.timeout_ms, err, sizeof(err)) != 0) {
+        if (astore_mark(a->db.conn, no, why[0] != '\0' ? why : NULL, give_up, a->conf.timeout_ms, err, sizeof(err)) != 0) {
             drop_conn(a, err);
             return;
         }
@@ -181,23 +184,25 @@ static void round_once(alertd_t *a)
         memcpy(saved, a->set.v, nsaved * sizeof(*saved));
     for (int i = 0; i < a->conf.rules.n && !term_requested(); i++) {
         const rule_t *r = &a->conf.rules.v[i];
-        int ok = eval_rule(r, a->conn, a->http, &a->set, now, a->conf.timeout_ms, err, sizeof(err)) == 0;
+        int ok = eval_rule(r, a->db.conn, a->http, &a->set, now, a->conf.timeout_ms, err, sizeof(err)) == 0;
 
         if (!ok) {
             metrics_counter_inc(a->m_eval_failures);
             LOG_DEBUG("rule %s: not evaluated: %s", r->name, err);
-            if (a->conn != NULL && PQstatus(a->conn) != CONNECTION_OK)
+            /* Lost, or still inside a statement that missed its deadline. */
+            if (a->db.conn != NULL &&
+                (PQstatus(a->db.conn) != CONNECTION_OK || PQtransactionStatus(a->db.conn) == PQTRANS_ACTIVE))
                 drop_conn(a, err);
         }
         nev += ast_end(&a->set, r->name, ok, r->for_ms, r->repeat_ms, now, a->events + nev, MAX_EVENTS - nev);
     }
-    if (a->conn == NULL || astore_save(a->conn, &a->set, a->events, nev, &a->conf.rules, a->conf.webhook_url != NULL,
+    if (a->db.conn == NULL || astore_save(a->db.conn, &a->set, a->events, nev, &a->conf.rules, a->conf.webhook_url != NULL,
                                        a->conf.am_url != NULL, a->conf.timeout_ms, err, sizeof(err)) != 0) {
         /* Undo the round: the same events come again next round. */
         if (nsaved > 0)
             memcpy(a->set.v, saved, nsaved * sizeof(*saved));
         a->set.n = nsaved;
-        if (a->conn != NULL)
+        if (a->db.conn != NULL)
             drop_conn(a, err);
         atomic_store(&a->store_ok, 0);
         free(saved);

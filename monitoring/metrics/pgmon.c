@@ -12,9 +12,7 @@
 #include <string.h>
 
 struct pgmon {
-    char *conninfo;
-    char *app_name;
-    PGconn *conn;
+    db_lazy_t db;
 };
 
 /* The raw tables and the topic each holds ("" for none). */
@@ -43,13 +41,9 @@ pgmon_t *pgmon_new(const char *conninfo, const char *app_name)
 {
     pgmon_t *p = calloc(1, sizeof(*p));
 
-    if (p == NULL)
-        return NULL;
-    p->conninfo = conninfo != NULL ? strdup(conninfo) : NULL;
-    p->app_name = strdup(app_name);
-    if ((conninfo != NULL && p->conninfo == NULL) || p->app_name == NULL) {
-        pgmon_free(p);
-        return NULL;
+    if (p != NULL && db_lazy_init(&p->db, conninfo, app_name) != 0) {
+        free(p);
+        p = NULL;
     }
     return p;
 }
@@ -58,24 +52,19 @@ void pgmon_free(pgmon_t *p)
 {
     if (p == NULL)
         return;
-    PQfinish(p->conn);
-    free(p->conninfo);
-    free(p->app_name);
+    db_lazy_free(&p->db);
     free(p);
 }
 
-/* Runs one query; on failure drops the connection and says why. */
+/* Runs one query; on failure (the connection dropped) says what failed. */
 static PGresult *query(pgmon_t *p, const char *what, const char *sql, int64_t deadline, char *err,
                        size_t errsize)
 {
     char why[256];
-    PGresult *r = db_query_until(p->conn, sql, 0, NULL, PGRES_TUPLES_OK, deadline, why, sizeof(why));
+    PGresult *r = db_lazy_query(&p->db, sql, 0, NULL, PGRES_TUPLES_OK, deadline, why, sizeof(why));
 
-    if (r == NULL) {
+    if (r == NULL)
         snprintf(err, errsize, "%s: %s", what, why);
-        PQfinish(p->conn);
-        p->conn = NULL;
-    }
     return r;
 }
 
@@ -89,13 +78,8 @@ int pgmon_scrape(pgmon_t *p, int timeout_ms, smp_set_t *out, char *err, size_t e
     double now;
     int rc = -1;
 
-    if (p->conn == NULL) {
-        p->conn = db_connect_retry(p->conninfo, p->app_name, 0);
-        if (p->conn == NULL) {
-            snprintf(err, errsize, "cannot connect (see the log)");
-            return -1;
-        }
-    }
+    if (db_lazy_get(&p->db, err, errsize) == NULL)
+        return -1;
     if ((r = query(p, "database size", sql_db, deadline, err, errsize)) == NULL)
         goto out;
     smp_addv(out, "pg_database_size_bytes", num(r, 0, 0), 0);

@@ -22,8 +22,7 @@ typedef struct series {
 } series_t;
 
 struct tsdb {
-    char *conninfo, *app_name;
-    PGconn *conn;
+    db_lazy_t db;
     series_t *buckets[NBUCKETS];
 };
 
@@ -31,13 +30,9 @@ tsdb_t *tsdb_new(const char *conninfo, const char *app_name)
 {
     tsdb_t *t = calloc(1, sizeof(*t));
 
-    if (t == NULL)
-        return NULL;
-    t->conninfo = conninfo != NULL ? strdup(conninfo) : NULL;
-    t->app_name = strdup(app_name);
-    if ((conninfo != NULL && t->conninfo == NULL) || t->app_name == NULL) {
-        tsdb_free(t);
-        return NULL;
+    if (t != NULL && db_lazy_init(&t->db, conninfo, app_name) != 0) {
+        free(t);
+        t = NULL;
     }
     return t;
 }
@@ -52,9 +47,7 @@ void tsdb_free(tsdb_t *t)
             free(s->key);
             free(s);
         }
-    PQfinish(t->conn);
-    free(t->conninfo);
-    free(t->app_name);
+    db_lazy_free(&t->db);
     free(t);
 }
 
@@ -68,27 +61,14 @@ static uint32_t hash(const char *s)
 
 static int connect_if_needed(tsdb_t *t, char *err, size_t errsize)
 {
-    if (t->conn != NULL)
-        return 0;
-    t->conn = db_connect_retry(t->conninfo, t->app_name, 0);
-    if (t->conn == NULL) {
-        snprintf(err, errsize, "cannot connect to PostgreSQL (see the log)");
-        return -1;
-    }
-    return 0;
+    return db_lazy_get(&t->db, err, errsize) != NULL ? 0 : -1;
 }
 
 /* Runs sql; a failure is said in err and drops the connection. */
 static PGresult *run(tsdb_t *t, const char *sql, int n, const char *const *params, ExecStatusType want,
                      int64_t deadline, char *err, size_t errsize)
 {
-    PGresult *r = db_query_until(t->conn, sql, n, params, want, deadline, err, errsize);
-
-    if (r == NULL) {
-        PQfinish(t->conn);
-        t->conn = NULL;
-    }
-    return r;
+    return db_lazy_query(&t->db, sql, n, params, want, deadline, err, errsize);
 }
 
 /* The series id of (source, sample), inserting the series the first time. */
@@ -236,11 +216,10 @@ long long tsdb_write(tsdb_t *t, int64_t ts_ms, const tsdb_scrape_t *scrapes, int
     if (points > 0) {
         /* db_copy_in has no deadline of its own; the connection's
          * statement_timeout and TCP timeouts bound it (db.h). */
-        if (db_copy_in(t->conn, "COPY metric_points (series_id, ts, value) FROM STDIN", rows.data, rows.len,
+        if (db_copy_in(t->db.conn, "COPY metric_points (series_id, ts, value) FROM STDIN", rows.data, rows.len,
                        &copied, NULL) != 0) {
             snprintf(err, errsize, "COPY of the points failed (see the log)");
-            PQfinish(t->conn);
-            t->conn = NULL;
+            db_lazy_drop(&t->db);
             goto out;
         }
     }
