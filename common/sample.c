@@ -74,27 +74,28 @@ void smp_add(smp_set_t *s, const char *name, const char *labels, double value)
     add_owned(s, name, strdup(labels != NULL ? labels : "{}"), value);
 }
 
-/* Reads npairs key, value pairs of ap into keys and vals; -1 if too many. */
-static int read_pairs(int npairs, va_list ap, const char **keys, const char **vals)
+/* The canonical labels of npairs key, value string pairs read from ap
+ * (malloc'ed), or NULL when too many or out of memory. */
+static char *labels_of(int npairs, va_list ap)
 {
+    const char *keys[MAX_PAIRS], *vals[MAX_PAIRS];
+
     if (npairs < 0 || npairs > MAX_PAIRS)
-        return -1;
+        return NULL;
     for (int i = 0; i < npairs; i++) {
         keys[i] = va_arg(ap, const char *);
         vals[i] = va_arg(ap, const char *);
     }
-    return 0;
+    return smp_labels((size_t)npairs, keys, vals);
 }
 
 void smp_addv(smp_set_t *s, const char *name, double value, int npairs, ...)
 {
-    const char *keys[MAX_PAIRS], *vals[MAX_PAIRS];
-    char *labels = NULL;
+    char *labels;
     va_list ap;
 
     va_start(ap, npairs);
-    if (read_pairs(npairs, ap, keys, vals) == 0)
-        labels = smp_labels((size_t)npairs, keys, vals);
+    labels = labels_of(npairs, ap);
     va_end(ap);
     add_owned(s, name, labels, value);
 }
@@ -111,14 +112,12 @@ const smp_t *smp_find(const smp_set_t *s, const char *name, const char *labels)
 
 double smp_get(const smp_set_t *s, const char *name, double def, int npairs, ...)
 {
-    const char *keys[MAX_PAIRS], *vals[MAX_PAIRS];
     const smp_t *hit = NULL;
-    char *labels = NULL;
+    char *labels;
     va_list ap;
 
     va_start(ap, npairs);
-    if (read_pairs(npairs, ap, keys, vals) == 0)
-        labels = smp_labels((size_t)npairs, keys, vals);
+    labels = labels_of(npairs, ap);
     va_end(ap);
     if (labels != NULL)
         hit = smp_find(s, name, labels);

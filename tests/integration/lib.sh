@@ -157,6 +157,18 @@ run_cmocka_valgrind() {
     fi
 }
 
+# wait_ok NAME SECONDS CMD...: ok NAME once CMD succeeds (tried every
+# 0.1 s), not ok when it has not within SECONDS.
+wait_ok() {
+    local name=$1 secs=$2 t
+    shift 2
+    for ((t = 0; t < secs * 10; t++)); do
+        "$@" >/dev/null 2>&1 && { ok "$name"; return 0; }
+        sleep 0.1
+    done
+    not_ok "$name (not within $secs s)"
+}
+
 # Ends the test: prints the tally and exits 0 only if nothing failed.
 finish() {
     printf '%d passed, %d failed\n' "$passed" "$failed"

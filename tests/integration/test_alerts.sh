@@ -35,15 +35,6 @@ am_active() { # RULE: 1 when Alertmanager holds it active
     curl -s "http://127.0.0.1:$am_port/api/v2/alerts?active=true&silenced=false&inhibited=false" |
         /usr/bin/python3 -c 'import json,sys; print(int(any(a["labels"]["alertname"]==sys.argv[1] and a["status"]["state"]=="active" for a in json.load(sys.stdin))))' "$1"
 }
-wait_until() { # NAME SECONDS CMD...
-    local name=$1 secs=$2 t
-    shift 2
-    for ((t = 0; t < secs * 10; t++)); do
-        "$@" >/dev/null 2>&1 && { ok "$name"; return 0; }
-        sleep 0.1
-    done
-    not_ok "$name (not within $secs s)"
-}
 start_alerts() { "$alerts" -r "$tmp/rules.conf" -i 0.5 -p 0 -w "http://127.0.0.1:$hook_port/hook" -a "http://127.0.0.1:$am_port" "$@" 2>>"$tmp/alerts.err" & apid=$!; }
 
 start_pg >/dev/null
@@ -57,7 +48,7 @@ Y
     --cluster.listen-address= >"$tmp/am.log" 2>&1 &
 /usr/bin/python3 "$fake" "$tmp/hook" >"$tmp/hook.port" 2>"$tmp/hook.err" &
 for _ in $(seq 100); do hook_port=$(sed -n 's/^port=//p' "$tmp/hook.port"); [[ -n $hook_port ]] && break; sleep 0.1; done
-wait_until "Alertmanager answers" 20 curl -sf "http://127.0.0.1:$am_port/-/ready"
+wait_ok "Alertmanager answers" 20 curl -sf "http://127.0.0.1:$am_port/-/ready"
 health_port=$(free_port)
 
 cat >"$tmp/rules.conf" <<EOF2
@@ -115,7 +106,7 @@ sql "insert into metric_series (source, name, labels) values ('kafka', 'kafka_co
 
 t0=$(date +%s%N)
 start_alerts
-wait_until "every rule fired (10 instances: 3 stale topics)" 20 bash -c "[[ \$(wc -l <'$tmp/hook/posts.jsonl') -ge 10 ]]"
+wait_ok "every rule fired (10 instances: 3 stale topics)" 20 bash -c "[[ \$(wc -l <'$tmp/hook/posts.jsonl') -ge 10 ]]"
 sleep 1.5
 for r in lag down dlq quality task fraud stock; do
     check "rule $r: fired once" 1 "$(posts firing "$r")"
@@ -132,7 +123,7 @@ grep '"rule":"fraud"' "$tmp/hook/posts.jsonl" | head -n 1 >"$tmp/fraud.json"
 check "the webhook body: rule, severity, labels and summary" "critical risk U0001 True" \
     "$(json_get "$tmp/fraud.json" '" ".join([j["severity"], j["labels"]["team"], j["labels"]["user_id"], str("high_value" in j["summary"])])')"
 for r in lag down dlq stale quality task fraud stock; do
-    wait_until "Alertmanager holds $r active" 10 bash -c "[[ \$(curl -s 'http://127.0.0.1:$am_port/api/v2/alerts?active=true' | grep -c '\"alertname\":\"$r\"') -ge 1 ]]"
+    wait_ok "Alertmanager holds $r active" 10 bash -c "[[ \$(curl -s 'http://127.0.0.1:$am_port/api/v2/alerts?active=true' | grep -c '\"alertname\":\"$r\"') -ge 1 ]]"
 done
 
 # --- resolve: every source back to normal
@@ -151,12 +142,12 @@ sql "delete from dead_letter_events;
      update fraud_alerts set detected_at = now() - interval '1 hour';
      insert into inventory_alerts (product_id, warehouse_location, current_stock, threshold, state, event_time, event_id)
          values ('P001', 'NYC', 80, 20, 'restored', now(), gen_random_uuid());" >/dev/null
-wait_until "every alert resolved (10 instances)" 15 bash -c "[[ \$(grep -c '\"event\":\"resolved\"' '$tmp/hook/posts.jsonl') -ge 10 ]]"
+wait_ok "every alert resolved (10 instances)" 15 bash -c "[[ \$(grep -c '\"event\":\"resolved\"' '$tmp/hook/posts.jsonl') -ge 10 ]]"
 for r in lag down dlq quality task fraud stock; do
     check "rule $r: resolved once" 1 "$(posts resolved "$r")"
 done
 check "rule stale: resolved once per topic" 3 "$(posts resolved stale)"
-wait_until "Alertmanager: nothing active any more" 10 bash -c "[[ \$(curl -s 'http://127.0.0.1:$am_port/api/v2/alerts?active=true' | grep -c alertname) == 0 ]]"
+wait_ok "Alertmanager: nothing active any more" 10 bash -c "[[ \$(curl -s 'http://127.0.0.1:$am_port/api/v2/alerts?active=true' | grep -c alertname) == 0 ]]"
 check "alert_state empty" 0 "$(sql 'select count(*) from alert_state')"
 
 # Firing again, for the restarts: a new fraud alert and a low stock.
@@ -164,7 +155,7 @@ sql "insert into fraud_alerts (transaction_id, user_id, rule, severity, details,
          values (gen_random_uuid(), 'U0002', 'velocity', 'medium', '{}', now());
      insert into inventory_alerts (product_id, warehouse_location, current_stock, threshold, state, event_time, event_id)
          values ('P003', 'NYC', 2, 20, 'low', now(), gen_random_uuid());" >/dev/null
-wait_until "two new alerts fire" 10 bash -c "[[ \$(psql -XAtc \"select count(*) from alert_state where state = 'firing'\") == 2 ]]"
+wait_ok "two new alerts fire" 10 bash -c "[[ \$(psql -XAtc \"select count(*) from alert_state where state = 'firing'\") == 2 ]]"
 
 # --- restarts: SIGTERM, then kill -9; nothing notified twice
 before=$(($(posts firing) + $(posts resolved)))
@@ -185,10 +176,10 @@ check "both restarts loaded the $held firing alerts" "2 2" \
 touch "$tmp/hook/fail"
 sql "insert into inventory_alerts (product_id, warehouse_location, current_stock, threshold, state, event_time, event_id)
      values ('P002', 'LA', 1, 20, 'low', now(), gen_random_uuid())" >/dev/null
-wait_until "webhook failing: the new alert's notification retried, undelivered" 15 bash -c \
+wait_ok "webhook failing: the new alert's notification retried, undelivered" 15 bash -c \
     "[[ \$(psql -XAtc \"select attempts >= 2 and not webhook_done and alertmanager_done and delivered_at is null from alert_notifications where key = 'P002/LA' and event = 'firing'\") == t ]]"
 rm -f "$tmp/hook/fail"
-wait_until "webhook back: delivered" 10 bash -c "grep -q 'P002/LA' '$tmp/hook/posts.jsonl'"
+wait_ok "webhook back: delivered" 10 bash -c "grep -q 'P002/LA' '$tmp/hook/posts.jsonl'"
 check "delivered once" 1 "$(grep '"event":"firing"' "$tmp/hook/posts.jsonl" | grep -c '"key":"P002/LA"')"
 kill -TERM "$apid"; wait "$apid" || true
 

@@ -35,16 +35,6 @@ fake_start() {
     echo "fake_http $name did not start: $(cat "$tmp/$name.err")" >&2
     return 1
 }
-# wait_for NAME SECONDS CMD...: until CMD succeeds.
-wait_for() {
-    local name=$1 secs=$2 t
-    shift 2
-    for ((t = 0; t < secs * 10; t++)); do
-        "$@" >/dev/null 2>&1 && { ok "$name"; return 0; }
-        sleep 0.1
-    done
-    not_ok "$name (not within $secs s)"
-}
 latest() { curl -s "http://127.0.0.1:$mport/api/latest"; }
 source_up() { latest | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if [s for s in j["sources"] if s["source"]==sys.argv[1] and s["up"]==(sys.argv[2]=="1")] else 1)' "$1" "$2"; }
 point() { # NAME LABELS-JSON [SOURCE]: the newest stored value
@@ -115,8 +105,8 @@ stream_pid=$!
 "$metrics" -i 1 --timeout 1 -p "$mport" -t "stream=http://127.0.0.1:$sport/metrics" \
     -t "hung=http://127.0.0.1:$frozen_port/metrics" 2>"$tmp/metrics.err" &
 mpid=$!
-wait_for "the stream's /metrics: up once it answers" 20 source_up stream 1
-wait_for "the stream caught up: lag sum 0" 30 bash -c "[[ \$(curl -s 'http://127.0.0.1:$mport/api/latest' | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print([x[\"value\"] for s in j[\"sources\"] for x in s[\"samples\"] if x[\"name\"]==\"kafka_consumergroup_lag_sum\"])') == '[0]' ]]"
+wait_ok "the stream's /metrics: up once it answers" 20 source_up stream 1
+wait_ok "the stream caught up: lag sum 0" 30 bash -c "[[ \$(curl -s 'http://127.0.0.1:$mport/api/latest' | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print([x[\"value\"] for s in j[\"sources\"] for x in s[\"samples\"] if x[\"name\"]==\"kafka_consumergroup_lag_sum\"])') == '[0]' ]]"
 sleep 2
 own=$(curl -s "http://127.0.0.1:$sport/metrics" | awk '$1 == "ecom_stream_messages_stored_total{topic=\"user-events\"}" {print $2}')
 check "ecom_stream_messages_stored_total as the stream serves it" "$own" \
@@ -161,11 +151,11 @@ check "the dashboard: the newest window's views of ${cat_row%%|*}" "${cat_row#*|
 
 "$repo/scripts/pg-local.sh" stop >/dev/null
 down_at=$(date +%s)
-wait_for "PostgreSQL stopped: /health 503, store down" 15 bash -c "curl -s 'http://127.0.0.1:$mport/health' | grep -q 'unhealthy: store down'"
+wait_ok "PostgreSQL stopped: /health 503, store down" 15 bash -c "curl -s 'http://127.0.0.1:$mport/health' | grep -q 'unhealthy: store down'"
 sleep 2
-wait_for "... Kafka still scraped meanwhile" 5 source_up kafka 1
+wait_ok "... Kafka still scraped meanwhile" 5 source_up kafka 1
 "$repo/scripts/pg-local.sh" start >/dev/null
-wait_for "PostgreSQL back: /health 200" 20 bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:$mport/health') == 200 ]]"
+wait_ok "PostgreSQL back: /health 200" 20 bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:$mport/health') == 200 ]]"
 sleep 1
 check "the outage on record: postgres down with its error while it was stopped" 1 \
     "$(sql "select (count(*) >= 2)::int from metric_scrapes where source = 'postgres' and not up and error is not null and ts >= to_timestamp($down_at - 1)")"
