@@ -31,10 +31,6 @@ for l in open(sys.argv[1]):
     n+=j["event"]==sys.argv[2] and (len(sys.argv)<4 or j["rule"]==sys.argv[3])
 print(n)' "$tmp/hook/posts.jsonl" "$@"
 }
-am_active() { # RULE: 1 when Alertmanager holds it active
-    curl -s "http://127.0.0.1:$am_port/api/v2/alerts?active=true&silenced=false&inhibited=false" |
-        /usr/bin/python3 -c 'import json,sys; print(int(any(a["labels"]["alertname"]==sys.argv[1] and a["status"]["state"]=="active" for a in json.load(sys.stdin))))' "$1"
-}
 start_alerts() { "$alerts" -r "$tmp/rules.conf" -i 0.5 -p 0 -w "http://127.0.0.1:$hook_port/hook" -a "http://127.0.0.1:$am_port" "$@" 2>>"$tmp/alerts.err" & apid=$!; }
 
 start_pg >/dev/null
