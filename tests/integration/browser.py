@@ -110,7 +110,8 @@ def main():
                 time.sleep(0.1)
         else:
             raise RuntimeError("chromium's DevTools did not come up")
-        page = Page(websocket.create_connection(target["webSocketDebuggerUrl"], timeout=30))
+        page = Page(websocket.create_connection(target["webSocketDebuggerUrl"], timeout=30,
+                                                suppress_origin=True))
         for domain in ("Runtime", "Log", "Network", "Page"):
             page.call(domain + ".enable")
         t0 = time.time()
