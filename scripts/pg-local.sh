@@ -44,6 +44,8 @@ Environment (after the repo's .env, which never overrides it):
   POSTGRES_USER      login role owning the database (default: ecom)
   POSTGRES_PASSWORD  its password (default: ecom_pass)
   ECOM_PG_QUIET      1 to print only warnings and errors
+  ECOM_PG_CREATEDB   1 to let the role create databases (the test suite's
+                     shared cluster: a database per test)
   ECOM_PG_BINDIR     PostgreSQL binaries (default: $default_bindir)
   ECOM_PG_INIT_SQL   schema files applied on start, in order, separated by spaces
                      (default: <repo>/sql/init.sql, windows.sql, alerts.sql,
@@ -205,15 +207,17 @@ start_server() {
 ensure_role_db() {
     local p=$1
 
-    ECOM_PG_ROLE=$role ECOM_PG_DB=$db ECOM_PG_PASSWORD=$password \
+    ECOM_PG_ROLE=$role ECOM_PG_DB=$db ECOM_PG_PASSWORD=$password ECOM_PG_CREATEDB=${ECOM_PG_CREATEDB:-0} \
         as_server "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$pgdata" -p "$p" \
         -U "$superuser" -d postgres >/dev/null <<'SQL' ||
 \getenv role ECOM_PG_ROLE
 \getenv db ECOM_PG_DB
 \getenv password ECOM_PG_PASSWORD
+\getenv createdb ECOM_PG_CREATEDB
 SELECT format('CREATE ROLE %I LOGIN', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
 SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'role', :'password') \gexec
+SELECT format('ALTER ROLE %I CREATEDB', :'role') WHERE :'createdb' = '1' \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
 SQL

@@ -22,6 +22,7 @@ lib_init() {
     chmod 755 "$tmp" # as root, PostgreSQL runs as "postgres" and must enter it
     broker_pid=
     pg_started=
+    pg_shared_db=
     kafka_started=
     trap lib_cleanup EXIT
     trap 'exit 130' INT TERM
@@ -38,6 +39,9 @@ lib_cleanup() {
     fi
     if [[ -n $pg_started ]]; then
         "$repo/scripts/pg-local.sh" stop >/dev/null 2>&1 || true
+    fi
+    if [[ -n $pg_shared_db ]]; then
+        psql -X -q -d postgres -c "drop database if exists $pg_shared_db with (force)" >/dev/null 2>&1 || true
     fi
     rm -rf -- "$tmp"
 }
@@ -224,14 +228,41 @@ start_kafka_local() {
     "$repo/scripts/kafka-local.sh" start
 }
 
-# start_pg: a throwaway PostgreSQL cluster in $tmp on a free port, with the
-# schema applied; exports the PG* variables the daemons read.
+# start_pg: a PostgreSQL with the schema applied; exports the PG* variables
+# the daemons read. Under ctest with the fixture "pg_shared"
+# (ECOM_PG_SHARED_ENV, tests/CMakeLists.txt) a database of its own in the
+# run's shared cluster (tests/integration/pg_shared.sh), copied from the
+# schema's template and dropped on exit; otherwise, or with "start_pg own"
+# (a test that stops, kills or freezes the server), a throwaway cluster in
+# $tmp on a free port.
 start_pg() {
-    export ECOM_PGDATA=$tmp/pg PGPORT=$(free_port) ECOM_PG_QUIET=1
+    export ECOM_PG_QUIET=1
     export POSTGRES_DB=ecommerce POSTGRES_USER=ecom POSTGRES_PASSWORD=ecom_test
     export PGHOST=localhost PGDATABASE=ecommerce PGUSER=ecom PGPASSWORD=ecom_test
+    if [[ ${1:-} != own && -n ${ECOM_PG_SHARED_ENV:-} ]]; then
+        start_pg_shared
+        return
+    fi
+    export ECOM_PGDATA=$tmp/pg PGPORT=$(free_port)
     pg_started=1
     "$repo/scripts/pg-local.sh" start
+}
+
+# start_pg_shared: start_pg's database in the shared cluster, named after
+# the test and its pid. CREATE DATABASE refuses while another session is
+# in the template, as a neighbour's copy briefly is: tried a few times.
+start_pg_shared() {
+    local try
+    [[ -f $ECOM_PG_SHARED_ENV ]] || { echo "start_pg: no shared PostgreSQL ($ECOM_PG_SHARED_ENV missing)" >&2; return 1; }
+    PGPORT=$(sed -n 's/^PGPORT=//p' "$ECOM_PG_SHARED_ENV")
+    export PGPORT
+    pg_shared_db=t_$(basename "$0" .sh | tr -c 'a-z0-9_\n' _)_$$
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+        psql -X -q -d postgres -c "create database $pg_shared_db template ecommerce" 2>"$tmp/createdb.err" && break
+        ((try < 10)) || { cat "$tmp/createdb.err" >&2; return 1; }
+        sleep 0.5
+    done
+    export PGDATABASE=$pg_shared_db POSTGRES_DB=$pg_shared_db
 }
 
 # sql QUERY: one query against the throwaway PostgreSQL, unaligned, no headers.
