@@ -197,7 +197,7 @@ pg_pids() {
 freeze_pg() {
     local p
     frozen=$(pg_pids | tr '\n' ' ')
-    for p in $frozen; do kill -STOP "$p"; done
+    for p in $frozen; do kill -STOP "$p" 2>/dev/null || true; done # a backend gone since needs no freezing
 }
 thaw_pg() {
     local p
