@@ -59,18 +59,6 @@ static uint32_t hash(const char *s)
     return h;
 }
 
-static int connect_if_needed(tsdb_t *t, char *err, size_t errsize)
-{
-    return db_lazy_get(&t->db, err, errsize) != NULL ? 0 : -1;
-}
-
-/* Runs sql; a failure is said in err and drops the connection. */
-static PGresult *run(tsdb_t *t, const char *sql, int n, const char *const *params, ExecStatusType want,
-                     int64_t deadline, char *err, size_t errsize)
-{
-    return db_lazy_query(&t->db, sql, n, params, want, deadline, err, errsize);
-}
-
 /* The series id of (source, sample), inserting the series the first time. */
 static long long series_id(tsdb_t *t, const char *source, const smp_t *s, int64_t deadline, char *err,
                            size_t errsize)
@@ -97,7 +85,7 @@ static long long series_id(tsdb_t *t, const char *source, const smp_t *s, int64_
             free(key);
             return x->id;
         }
-    if ((r = run(t, sql, 3, params, PGRES_TUPLES_OK, deadline, err, errsize)) == NULL)
+    if ((r = db_lazy_query(&t->db, sql, 3, params, PGRES_TUPLES_OK, deadline, err, errsize)) == NULL)
         goto out;
     if ((e = malloc(sizeof(*e))) == NULL) {
         snprintf(err, errsize, "out of memory");
@@ -147,7 +135,7 @@ static int scrape_row(tsdb_t *t, const char *ts, const char *source, int up, dou
 
     snprintf(dur, sizeof(dur), "%.3f", duration_ms);
     snprintf(cnt, sizeof(cnt), "%zu", samples);
-    if ((r = run(t, scrape_sql, 6, params, PGRES_COMMAND_OK, deadline, err, errsize)) == NULL)
+    if ((r = db_lazy_query(&t->db, scrape_sql, 6, params, PGRES_COMMAND_OK, deadline, err, errsize)) == NULL)
         return -1;
     PQclear(r);
     return 0;
@@ -159,7 +147,7 @@ int tsdb_write_scrape_rows(tsdb_t *t, const tsdb_scrape_row_t *rows, int n, int 
     int64_t deadline = ts_monotonic_ms() + timeout_ms;
     int rc = 0;
 
-    if (connect_if_needed(t, err, errsize) != 0)
+    if (db_lazy_get(&t->db, err, errsize) == NULL)
         return -1;
     for (int i = 0; i < n && rc == 0; i++) {
         buf_t ts;
@@ -186,7 +174,7 @@ long long tsdb_write(tsdb_t *t, int64_t ts_ms, const tsdb_scrape_t *scrapes, int
     buf_init(&rows);
     buf_init(&tsb);
     put_ts(&tsb, ts_ms);
-    if (connect_if_needed(t, err, errsize) != 0)
+    if (db_lazy_get(&t->db, err, errsize) == NULL)
         goto out;
     for (int i = 0; i < n; i++)
         for (size_t k = 0; scrapes[i].samples != NULL && k < scrapes[i].samples->n; k++) {
@@ -204,7 +192,7 @@ long long tsdb_write(tsdb_t *t, int64_t ts_ms, const tsdb_scrape_t *scrapes, int
         snprintf(err, errsize, "out of memory");
         goto out;
     }
-    if ((r = run(t, "BEGIN", 0, NULL, PGRES_COMMAND_OK, deadline, err, errsize)) == NULL)
+    if ((r = db_lazy_query(&t->db, "BEGIN", 0, NULL, PGRES_COMMAND_OK, deadline, err, errsize)) == NULL)
         goto out;
     PQclear(r);
     for (int i = 0; i < n; i++)
@@ -223,7 +211,7 @@ long long tsdb_write(tsdb_t *t, int64_t ts_ms, const tsdb_scrape_t *scrapes, int
             goto out;
         }
     }
-    if ((r = run(t, "COMMIT", 0, NULL, PGRES_COMMAND_OK, deadline, err, errsize)) == NULL)
+    if ((r = db_lazy_query(&t->db, "COMMIT", 0, NULL, PGRES_COMMAND_OK, deadline, err, errsize)) == NULL)
         goto out;
     rc = 0;
 out:
@@ -245,10 +233,10 @@ long long tsdb_expire(tsdb_t *t, int64_t retention_s, int timeout_ms, char *err,
     long long n = 0;
 
     snprintf(secs, sizeof(secs), "%lld", (long long)retention_s);
-    if (connect_if_needed(t, err, errsize) != 0)
+    if (db_lazy_get(&t->db, err, errsize) == NULL)
         return -1;
     for (size_t i = 0; i < sizeof(sqls) / sizeof(sqls[0]); i++) {
-        PGresult *r = run(t, sqls[i], 1, params, PGRES_COMMAND_OK, deadline, err, errsize);
+        PGresult *r = db_lazy_query(&t->db, sqls[i], 1, params, PGRES_COMMAND_OK, deadline, err, errsize);
         if (r == NULL)
             return -1;
         n += db_cmd_tuples(r);
@@ -264,9 +252,9 @@ static int json_result(tsdb_t *t, const char *sql, int n, const char *const *par
     int64_t deadline = ts_monotonic_ms() + timeout_ms;
     PGresult *r;
 
-    if (connect_if_needed(t, err, errsize) != 0)
+    if (db_lazy_get(&t->db, err, errsize) == NULL)
         return -1;
-    if ((r = run(t, sql, n, params, PGRES_TUPLES_OK, deadline, err, errsize)) == NULL)
+    if ((r = db_lazy_query(&t->db, sql, n, params, PGRES_TUPLES_OK, deadline, err, errsize)) == NULL)
         return -1;
     if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
         buf_puts(out, PQgetvalue(r, 0, 0));

@@ -41,7 +41,7 @@ lib_cleanup() {
         "$repo/scripts/pg-local.sh" stop >/dev/null 2>&1 || true
     fi
     if [[ -n $pg_shared_db ]]; then
-        psql -X -q -d postgres -c "drop database if exists $pg_shared_db with (force)" >/dev/null 2>&1 || true
+        dropdb --if-exists --force "$pg_shared_db" >/dev/null 2>&1 || true
     fi
     rm -rf -- "$tmp"
 }
@@ -258,7 +258,7 @@ start_pg_shared() {
     export PGPORT
     pg_shared_db=t_$(basename "$0" .sh | tr -c 'a-z0-9_\n' _)_$$
     for try in 1 2 3 4 5 6 7 8 9 10; do
-        psql -X -q -d postgres -c "create database $pg_shared_db template ecommerce" 2>"$tmp/createdb.err" && break
+        createdb -T ecommerce "$pg_shared_db" 2>"$tmp/createdb.err" && break
         ((try < 10)) || { cat "$tmp/createdb.err" >&2; return 1; }
         sleep 0.5
     done
